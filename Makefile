@@ -1,0 +1,64 @@
+# jetlog — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+MODULES := libs services/enricher services/indexer cmd/jetlog
+BIN     := build/bin
+OPENSEARCH := infra/opensearch/opensearch.sh
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+FUZZ_TIME ?= 10s
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## install the tools tests need that Go does not bring (promtool)
+	@scripts/install-deps.sh
+
+.PHONY: build
+build: ## build every binary into build/bin
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/jetlog ./cmd/jetlog
+	go build -o $(BIN)/enricher ./services/enricher
+	go build -o $(BIN)/indexer ./services/indexer
+
+.PHONY: run
+run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + the local OpenSearch
+	$(BIN)/jetlog run -set nats.server.store_dir=build/data/nats $(ARGS)
+
+.PHONY: test
+test: deps opensearch-up vet ## run every module's tests (starts the local OpenSearch) and a short fuzz pass
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
+	@$(MAKE) --no-print-directory fuzz
+	@echo "tests passed; the local OpenSearch is still running (make opensearch-down stops it)"
+
+.PHONY: vet
+vet: ## go vet every module
+	@set -e; for m in $(MODULES); do (cd $$m && go vet ./...); done
+
+.PHONY: lint
+lint: vet ## go vet, plus staticcheck when it can be installed
+	@if go run honnef.co/go/tools/cmd/staticcheck@2026.1 -version >/dev/null 2>&1; then \
+		set -e; for m in $(MODULES); do (cd $$m && go run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...); done; \
+	else echo "staticcheck not installable here; go vet only"; fi
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZ_TIME (default 10s)
+	@scripts/fuzz.sh $(FUZZ_TIME)
+
+.PHONY: opensearch-up
+opensearch-up: ## build (first time) and start the local OpenSearch, wait until healthy
+	@$(OPENSEARCH) up
+
+.PHONY: opensearch-down
+opensearch-down: ## stop the local OpenSearch
+	@$(OPENSEARCH) down
+
+.PHONY: opensearch-logs
+opensearch-logs: ## show the local OpenSearch's log
+	@$(OPENSEARCH) logs
+
+.PHONY: clean
+clean: opensearch-down ## stop OpenSearch and remove build/ (jars stay in ~/.m2)
+	rm -rf build

@@ -1,0 +1,60 @@
+// Command jetlog runs the whole pipeline in one process and holds the
+// operator's subcommands.
+//
+//	jetlog run [-config jetlog.yaml] [-set path=value]...   run the pipeline
+//	jetlog publish -subject logs.raw.demo [message]...        publish raw events
+//	jetlog version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() { os.Exit(dispatch(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+type command struct {
+	name, summary string
+	run           func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run the pipeline: NATS (embedded by default), enricher, indexer", runCmd},
+		{"publish", "publish raw log lines to a subject with JetStream acknowledgements", publishCmd},
+		{"version", "print the version", func(_ []string, _ io.Reader, out, _ io.Writer) int {
+			fmt.Fprintln(out, "jetlog", version)
+			return 0
+		}},
+	}
+}
+
+func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "jetlog: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: jetlog <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'jetlog <command> -h' for a command's flags.")
+}

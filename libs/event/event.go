@@ -1,0 +1,157 @@
+// Package event defines jetlog's canonical log event, the one type every
+// stage of the pipeline reads and writes.
+//
+// The JSON shape follows the OpenTelemetry log data model with the field
+// names of OpenSearch's Simple Schema for Observability (SS4O) logs schema,
+// so OpenSearch Dashboards' observability views understand the documents the
+// indexer writes:
+//
+//	{
+//	  "id": "5f0c…",                        // deterministic event id, also the OpenSearch _id
+//	  "@timestamp": "2026-11-25T10:00:00Z", // when the event happened
+//	  "observedTimestamp": "…",             // when jetlog first saw it
+//	  "body": "GET /health 200",
+//	  "severity": {"text": "INFO", "number": 9},
+//	  "traceId": "…", "spanId": "…",
+//	  "resource": {"service.name": "web", "host.name": "web-1"},
+//	  "attributes": {"http.status": 200},
+//	  "source": "web"                       // the shipper's tag or subject suffix
+//	}
+//
+// Resource keys use OpenTelemetry semantic-convention names ("service.name",
+// "host.name"); OpenSearch expands the dotted keys into objects, so they are
+// searched as resource.service.name and resource.host.name.
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Resource attribute keys jetlog fills itself.
+const (
+	ServiceName = "service.name"
+	HostName    = "host.name"
+)
+
+// Severity is the normalised level of an event: the text as the source wrote
+// it (upper-cased) and the OpenTelemetry severity number (1–24).
+type Severity struct {
+	Text   string `json:"text,omitempty"`
+	Number int    `json:"number,omitempty"`
+}
+
+// Event is one log record.
+type Event struct {
+	// ID is deterministic: the same input always gets the same ID, which makes
+	// redelivery and replay idempotent (Nats-Msg-Id, OpenSearch _id).
+	ID string `json:"id"`
+	// Timestamp is when the event happened, as the source says.
+	Timestamp time.Time `json:"@timestamp"`
+	// ObservedTimestamp is when jetlog first received the event.
+	ObservedTimestamp time.Time `json:"observedTimestamp,omitzero"`
+	// Body is the log message.
+	Body string `json:"body,omitempty"`
+	// Severity is the log level.
+	Severity Severity `json:"severity,omitzero"`
+	// TraceID and SpanID link the event to a trace (hex, W3C form).
+	TraceID string `json:"traceId,omitempty"`
+	SpanID  string `json:"spanId,omitempty"`
+	// Resource describes what produced the event (service.name, host.name, …).
+	Resource map[string]any `json:"resource,omitempty"`
+	// Attributes are the event's own fields.
+	Attributes map[string]any `json:"attributes,omitempty"`
+	// Source names where the event entered jetlog: the shipper's tag or the
+	// last tokens of the raw subject.
+	Source string `json:"source,omitempty"`
+}
+
+// Service returns resource["service.name"] as a string, or "".
+func (e *Event) Service() string { return e.resourceString(ServiceName) }
+
+// Host returns resource["host.name"] as a string, or "".
+func (e *Event) Host() string { return e.resourceString(HostName) }
+
+func (e *Event) resourceString(k string) string {
+	if s, ok := e.Resource[k].(string); ok {
+		return s
+	}
+	return ""
+}
+
+// SetResource sets one resource attribute, creating the map when needed.
+func (e *Event) SetResource(k string, v any) {
+	if e.Resource == nil {
+		e.Resource = make(map[string]any, 2)
+	}
+	e.Resource[k] = v
+}
+
+// SetAttr sets one attribute, creating the map when needed.
+func (e *Event) SetAttr(k string, v any) {
+	if e.Attributes == nil {
+		e.Attributes = make(map[string]any, 4)
+	}
+	e.Attributes[k] = v
+}
+
+// Marshal encodes the event as JSON, the form it has on every JetStream
+// subject and in OpenSearch.
+func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
+
+// Unmarshal decodes an event from its JSON form and checks it has an ID.
+func Unmarshal(data []byte) (*Event, error) {
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	if e.ID == "" {
+		return nil, fmt.Errorf("decode event: %w", ErrNoID)
+	}
+	return &e, nil
+}
+
+// ErrNoID reports an event without an id.
+var ErrNoID = fmt.Errorf("event has no id")
+
+// maxShipperID is the longest shipper-given id used verbatim. OpenSearch
+// allows 512 bytes in _id; longer ids and ids with unusual bytes are hashed.
+const maxShipperID = 128
+
+// NewID derives the deterministic id of an event from its source, its raw
+// bytes as received and its timestamp: a retry of the same record gets the
+// same id, two different records practically never do. The result is 32
+// lowercase hex characters (128 bits of SHA-256).
+func NewID(source string, raw []byte, ts time.Time) string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
+	h.Write(n[:])
+	h.Write([]byte(source))
+	binary.BigEndian.PutUint64(n[:], uint64(ts.UnixNano()))
+	h.Write(n[:])
+	h.Write(raw)
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum[:16])
+}
+
+// IDFromShipper turns an id sent by the shipper (an OpenSearch _bulk _id, a
+// Fluent Bit record id) into the event id. Short printable ids are kept as
+// they are, so a user who searches for their own id finds it; anything else
+// is hashed together with the source.
+func IDFromShipper(source, id string) string {
+	if id != "" && len(id) <= maxShipperID && utf8.ValidString(id) && printable(id) {
+		return id
+	}
+	return NewID(source, []byte(id), time.Time{})
+}
+
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '/' })
+}

@@ -1,0 +1,91 @@
+package event
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoundTripKeepsEveryField(t *testing.T) {
+	ts := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)
+	in := &Event{
+		ID: "abc", Timestamp: ts, ObservedTimestamp: ts.Add(time.Second), Body: "hello",
+		Severity: Severity{"WARN", SeverityWarn}, TraceID: "t1", SpanID: "s1",
+		Resource:   map[string]any{ServiceName: "web", HostName: "h1"},
+		Attributes: map[string]any{"status": float64(500)}, Source: "web",
+	}
+	b, err := in.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"@timestamp":"2026-11-25T10:00:00.123456789Z"`, `"severity":{"text":"WARN","number":13}`, `"service.name":"web"`, `"traceId":"t1"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("encoded event lacks %s: %s", want, b)
+		}
+	}
+	out, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Service() != "web" || out.Host() != "h1" || !out.Timestamp.Equal(ts) || out.Attributes["status"] != float64(500) {
+		t.Errorf("round trip changed the event: %+v", out)
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	for name, in := range map[string]string{
+		"not json":   `{"id":`,
+		"no id":      `{"body":"x"}`,
+		"wrong type": `{"id":"a","@timestamp":12}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Unmarshal([]byte(in)); err == nil {
+				t.Fatalf("Unmarshal(%s) succeeded", in)
+			}
+		})
+	}
+}
+
+func TestEmptyEventOmitsOptionalFields(t *testing.T) {
+	b, _ := json.Marshal(&Event{ID: "x"})
+	if strings.Contains(string(b), "severity") || strings.Contains(string(b), "observedTimestamp") || strings.Contains(string(b), "resource") {
+		t.Errorf("optional fields encoded: %s", b)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	ts := time.Unix(100, 5)
+	tests := []struct {
+		name string
+		a, b string
+		same bool
+	}{
+		{"same input", NewID("s", []byte("x"), ts), NewID("s", []byte("x"), ts), true},
+		{"other source", NewID("s", []byte("x"), ts), NewID("t", []byte("x"), ts), false},
+		{"other time", NewID("s", []byte("x"), ts), NewID("s", []byte("x"), ts.Add(1)), false},
+		{"source/raw boundary", NewID("ab", []byte("c"), ts), NewID("a", []byte("bc"), ts), false},
+		{"shipper id kept", IDFromShipper("s", "order-42"), "order-42", true},
+		{"long shipper id hashed", IDFromShipper("s", strings.Repeat("x", 200)), strings.Repeat("x", 200), false},
+		{"control bytes hashed", IDFromShipper("s", "a\x00b"), "a\x00b", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if (tt.a == tt.b) != tt.same {
+				t.Errorf("ids %q and %q: same=%v, want %v", tt.a, tt.b, tt.a == tt.b, tt.same)
+			}
+		})
+	}
+}
+
+func TestParseSeverity(t *testing.T) {
+	for in, want := range map[string]int{"warning": SeverityWarn, "ERR": SeverityError, "crit": SeverityFatal, "Info": SeverityInfo, "7": SeverityDebug} {
+		got, ok := ParseSeverity(in)
+		if !ok || got.Number != want {
+			t.Errorf("ParseSeverity(%q) = %v, %v; want number %d", in, got, ok, want)
+		}
+	}
+	if _, ok := ParseSeverity("loud"); ok {
+		t.Error("ParseSeverity accepted an unknown level")
+	}
+}

@@ -1,0 +1,385 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/jetlog/jetlog/libs/dlq"
+	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/testkit"
+	"github.com/jetlog/jetlog/libs/topology"
+	"github.com/jetlog/jetlog/libs/worker"
+)
+
+const testStream = "WORK"
+
+type fixture struct {
+	nats *testkit.NATS
+	reg  *prometheus.Registry
+	m    *worker.Metrics
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	n := testkit.StartNATS(t)
+	ctx := context.Background()
+	if err := topology.EnsureStream(ctx, n.JS, jetstream.StreamConfig{Name: testStream, Subjects: []string{"work.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	return &fixture{nats: n, reg: reg, m: worker.NewMetrics(reg)}
+}
+
+func (f *fixture) consumer(mut func(*worker.ConsumerConfig)) worker.ConsumerConfig {
+	c := worker.DefaultConsumer()
+	c.Stream = testStream
+	c.Batch = 10
+	c.Retry.Initial = 50 * time.Millisecond
+	c.Retry.Max = 200 * time.Millisecond
+	if mut != nil {
+		mut(&c)
+	}
+	return c
+}
+
+func (f *fixture) start(t *testing.T, name string, c worker.ConsumerConfig, h worker.BatchHandler) *worker.Worker {
+	t.Helper()
+	w, err := worker.New(worker.Options{Name: name, JS: f.nats.JS, Consumer: c, Handler: h, Metrics: f.m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	return w
+}
+
+func (f *fixture) publish(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		f.nats.Publish(fmt.Sprintf("work.%d", i%3), fmt.Sprintf("m%d", i), []byte(fmt.Sprintf("msg-%d", i)))
+	}
+}
+
+func (f *fixture) outcome(name, outcome string) int {
+	return int(testutil.ToFloat64(f.m.MessagesCounter(name, outcome)))
+}
+
+func (f *fixture) waitOutcome(t *testing.T, name, outcome string, n int) {
+	t.Helper()
+	testkit.Poll(t, 20*time.Second, func() (bool, string) {
+		got := f.outcome(name, outcome)
+		return got >= n, fmt.Sprintf("%s=%d, want %d", outcome, got, n)
+	})
+}
+
+// consumerState returns the durable consumer's pending and ack-pending counts.
+func (f *fixture) consumerState(t *testing.T, durable string) (pending uint64, ackPending int) {
+	t.Helper()
+	c, err := f.nats.JS.Consumer(context.Background(), testStream, durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumPending, info.NumAckPending
+}
+
+func TestAckAfterSuccessClearsTheConsumer(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	f.start(t, "acker", f.consumer(nil), worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range b {
+			seen[string(m.Data)]++
+		}
+		return make([]error, len(b))
+	}))
+	f.publish(t, 100)
+	f.waitOutcome(t, "acker", "acked", 100)
+	testkit.Poll(t, 10*time.Second, func() (bool, string) {
+		p, ap := f.consumerState(t, "acker")
+		return p == 0 && ap == 0, fmt.Sprintf("pending=%d ack_pending=%d", p, ap)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 100 {
+		t.Fatalf("handled %d distinct messages, want 100", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s handled %d times", k, n)
+		}
+	}
+}
+
+func TestRetryNaksWithDelayAndRedelivers(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	deliveries := map[string][]time.Time{}
+	f.start(t, "retrier", f.consumer(nil), worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error {
+		mu.Lock()
+		defer mu.Unlock()
+		res := make([]error, len(b))
+		for i, m := range b {
+			deliveries[string(m.Data)] = append(deliveries[string(m.Data)], time.Now())
+			if m.Deliveries != uint64(len(deliveries[string(m.Data)])) {
+				res[i] = worker.Permanent(fmt.Errorf("delivery count %d, handled %d times", m.Deliveries, len(deliveries[string(m.Data)])))
+				continue
+			}
+			switch {
+			case string(m.Data) == "msg-0" && m.Deliveries == 1:
+				res[i] = worker.RetryAfter(400*time.Millisecond, errors.New("downstream said 429"))
+			case string(m.Data) == "msg-1" && m.Deliveries < 3:
+				res[i] = errors.New("timeout")
+			}
+		}
+		return res
+	}))
+	f.publish(t, 3)
+	f.waitOutcome(t, "retrier", "acked", 3)
+	mu.Lock()
+	defer mu.Unlock()
+	d0 := deliveries["msg-0"]
+	if len(d0) != 2 {
+		t.Fatalf("msg-0 delivered %d times, want 2", len(d0))
+	}
+	if gap := d0[1].Sub(d0[0]); gap < 350*time.Millisecond {
+		t.Errorf("msg-0 came back after %v, before its 400ms retry-after", gap)
+	}
+	if n := len(deliveries["msg-1"]); n != 3 {
+		t.Errorf("msg-1 delivered %d times, want 3", n)
+	}
+	if n := len(deliveries["msg-2"]); n != 1 {
+		t.Errorf("msg-2 delivered %d times, want 1", n)
+	}
+	if got := f.outcome("retrier", "retried"); got != 3 {
+		t.Errorf("retried=%d, want 3", got)
+	}
+	if got := f.outcome("retrier", "dead_lettered"); got != 0 {
+		t.Errorf("dead_lettered=%d, want 0", got)
+	}
+}
+
+func TestPoisonAndPanicGoToDLQWhileTheRestFlows(t *testing.T) {
+	f := newFixture(t)
+	dead := testkit.Record(t, f.nats.JS, topology.DLQStream)
+	f.start(t, "picky", f.consumer(nil), worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error {
+		res := make([]error, len(b))
+		for i, m := range b {
+			switch string(m.Data) {
+			case "msg-4":
+				res[i] = worker.Permanent(errors.New("field status: not a number"))
+			case "msg-7":
+				panic("index out of range")
+			}
+		}
+		return res
+	}))
+	f.publish(t, 20)
+	f.waitOutcome(t, "picky", "acked", 18)
+	msgs := dead.Wait(t, 2, 10*time.Second)
+	reasons := map[string]*dlq.Record{}
+	for _, m := range msgs {
+		r, err := dlq.Parse(m.Headers(), m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject() != "dlq.picky" {
+			t.Errorf("dead letter on %s, want dlq.picky", m.Subject())
+		}
+		reasons[string(r.Data)] = r
+	}
+	if r := reasons["msg-4"]; r == nil || r.Kind != dlq.KindPermanent || r.Reason != "field status: not a number" || r.Stream != testStream || r.Stage != "picky" || r.Deliveries != 1 || r.MsgID != "m4" {
+		t.Errorf("msg-4 dead letter = %+v", r)
+	}
+	if r := reasons["msg-7"]; r == nil || r.Kind != dlq.KindPanic || !strings.Contains(r.Reason, "index out of range") {
+		t.Errorf("msg-7 dead letter = %+v", r)
+	}
+	if got := f.outcome("picky", "dead_lettered"); got != 2 {
+		t.Errorf("dead_lettered=%d, want 2", got)
+	}
+	testkit.Poll(t, 10*time.Second, func() (bool, string) {
+		p, ap := f.consumerState(t, "picky")
+		return p == 0 && ap == 0, fmt.Sprintf("pending=%d ack_pending=%d", p, ap)
+	})
+}
+
+func TestTransientFailuresDeadLetterAtMaxDeliver(t *testing.T) {
+	f := newFixture(t)
+	dead := testkit.Record(t, f.nats.JS, topology.DLQStream)
+	c := f.consumer(func(c *worker.ConsumerConfig) { c.Retry.MaxDeliver = 3 })
+	f.start(t, "flaky", c, worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error {
+		res := make([]error, len(b))
+		for i, m := range b {
+			if string(m.Data) == "msg-1" {
+				res[i] = errors.New("connection reset")
+			}
+		}
+		return res
+	}))
+	f.publish(t, 3)
+	msgs := dead.Wait(t, 1, 20*time.Second)
+	r, err := dlq.Parse(msgs[0].Headers(), msgs[0].Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Data) != "msg-1" || r.Kind != dlq.KindMaxDeliver || r.Deliveries != 3 || !strings.Contains(r.Reason, "connection reset") {
+		t.Errorf("dead letter = %+v", r)
+	}
+	f.waitOutcome(t, "flaky", "acked", 2)
+}
+
+func TestStopIsIdempotentAndSafeWithoutStart(t *testing.T) {
+	f := newFixture(t)
+	w, err := worker.New(worker.Options{Name: "idle", JS: f.nats.JS, Consumer: f.consumer(nil),
+		Handler: worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error { return make([]error, len(b)) })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatalf("stop without start: %v", err)
+	}
+	if err := w.Ready(context.Background()); err == nil {
+		t.Error("a worker never started says it is ready")
+	}
+	w2 := f.start(t, "twice", f.consumer(nil), worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error { return make([]error, len(b)) }))
+	if err := w2.Ready(context.Background()); err != nil {
+		t.Errorf("started worker not ready: %v", err)
+	}
+	for range 2 {
+		if err := w2.Stop(context.Background()); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+	}
+}
+
+func TestStopFinishesTheBatchInFlight(t *testing.T) {
+	f := newFixture(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	handled := map[string]int{}
+	h := worker.BatchHandlerFunc(func(ctx context.Context, b []*worker.Msg) []error {
+		mu.Lock()
+		first := len(handled) == 0
+		for _, m := range b {
+			handled[string(m.Data)]++
+		}
+		mu.Unlock()
+		if first {
+			close(entered)
+			<-release
+		}
+		return make([]error, len(b))
+	})
+	c := f.consumer(func(c *worker.ConsumerConfig) { c.Batch = 5 })
+	f.publish(t, 50)
+	w := f.start(t, "drainer", c, h)
+	<-entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) before the batch in flight finished", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := len(handled)
+	mu.Unlock()
+	if f.outcome("drainer", "acked") != first {
+		t.Fatalf("acked %d, handled %d: the in-flight batch was not finished", f.outcome("drainer", "acked"), first)
+	}
+	// A new copy takes the rest; nothing handled before comes back.
+	f.start(t, "drainer", c, worker.BatchHandlerFunc(func(ctx context.Context, b []*worker.Msg) []error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range b {
+			handled[string(m.Data)]++
+		}
+		return make([]error, len(b))
+	}))
+	testkit.Poll(t, 20*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 50, fmt.Sprintf("handled %d of 50", len(handled))
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for k, n := range handled {
+		if n != 1 {
+			t.Errorf("%s handled %d times", k, n)
+		}
+	}
+}
+
+func TestEventsPublishesOutputsOnceAcrossRedelivery(t *testing.T) {
+	f := newFixture(t)
+	out := testkit.Record(t, f.nats.JS, topology.EnrichedStream)
+	h := worker.HandlerFunc(func(_ context.Context, ev *event.Event) ([]*event.Event, error) {
+		if ev.Body == "drop me" {
+			return nil, nil
+		}
+		fanned := *ev
+		fanned.ID = ev.ID + "-copy"
+		return []*event.Event{ev, &fanned}, nil
+	})
+	// The first batch's outputs are published, then its messages fail and
+	// come back: their outputs must not be stored twice.
+	var failOnce sync.Once
+	bh := worker.Events(f.nats.JS, h, worker.Output{Subject: worker.SubjectByPrefix(topology.EnrichedPrefix)}, f.m, "fanout")
+	wrapped := worker.BatchHandlerFunc(func(ctx context.Context, b []*worker.Msg) []error {
+		res := bh.HandleBatch(ctx, b)
+		failOnce.Do(func() {
+			for i := range res {
+				if res[i] == nil {
+					res[i] = errors.New("simulated failure after publishing")
+				}
+			}
+		})
+		return res
+	})
+	f.start(t, "fanout", f.consumer(nil), wrapped)
+	for i, body := range []string{"a", "b", "drop me"} {
+		ev := &event.Event{ID: fmt.Sprintf("e%d", i), Body: body, Source: "web.app", Timestamp: time.Now()}
+		data, _ := ev.Marshal()
+		f.nats.Publish("work.in", ev.ID, data)
+	}
+	f.nats.Publish("work.in", "bad", []byte(`{"id":`))
+	f.waitOutcome(t, "fanout", "acked", 2)
+	f.waitOutcome(t, "fanout", "dropped", 1)
+	f.waitOutcome(t, "fanout", "dead_lettered", 1)
+	if got := f.nats.StreamMsgs(topology.EnrichedStream); got != 4 {
+		t.Errorf("output stream holds %d events, want 4 (2 inputs × 2 outputs, once each)", got)
+	}
+	ids := map[string]bool{}
+	for _, m := range out.Wait(t, 4, 5*time.Second) {
+		if m.Subject() != "logs.enriched.web_app" {
+			t.Errorf("output on %s", m.Subject())
+		}
+		ids[m.Headers().Get("Nats-Msg-Id")] = true
+	}
+	for _, id := range []string{"e0", "e0-copy", "e1", "e1-copy"} {
+		if !ids[id] {
+			t.Errorf("output %s missing (got %v)", id, ids)
+		}
+	}
+}

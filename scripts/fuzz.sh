@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target of the workspace for a short time (default 10s
+# each): `scripts/fuzz.sh 1m` for longer. A failure leaves its input under
+# the package's testdata/fuzz/ to commit as a regression case.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+time="${1:-10s}"
+for mod in libs services/* cmd/*; do
+	[ -f "$mod/go.mod" ] || continue
+	( cd "$mod"
+	  grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | xargs -r -n1 dirname | sort -u | while read -r pkg; do
+		for target in $(grep -h '^func Fuzz' "$pkg"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
+			echo "== fuzz $mod/${pkg#./} $target ($time)"
+			go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg" >/dev/null
+		done
+	  done )
+done

@@ -1,0 +1,239 @@
+// Package raw decodes what arrives on the raw subjects (logs.raw.<source>)
+// into events. Three shapes are understood:
+//
+//   - an event as the ingest gateway publishes it (JSON with "id" and
+//     "@timestamp"), used as it is;
+//   - Fluent Bit's nats output: a JSON array of [epoch_seconds, record]
+//     pairs, one event per pair;
+//   - anything else: a JSON object is one record, other bytes are one line
+//     of text.
+//
+// An event without a shipper-given id gets a deterministic one from the
+// source, its bytes and its time, so a redelivery or replay yields the same
+// ids.
+package raw
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/topology"
+)
+
+// Limits bound what one raw message may hold.
+type Limits struct {
+	// MaxDepth is the deepest JSON nesting accepted.
+	MaxDepth int `yaml:"max_depth"`
+	// MaxRecords is the most records one message may carry.
+	MaxRecords int `yaml:"max_records"`
+}
+
+// DefaultLimits are generous for real logs and stop pathological input.
+func DefaultLimits() Limits { return Limits{MaxDepth: 64, MaxRecords: 10000} }
+
+// ErrTooDeep reports JSON nested beyond Limits.MaxDepth.
+var ErrTooDeep = errors.New("json nested too deep")
+
+// Message is what Decode needs of a raw message.
+type Message struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	// Time is when JetStream stored it: the fallback timestamp, stable
+	// across redeliveries.
+	Time time.Time
+}
+
+// Source derives the event source from a raw subject: logs.raw.web.access
+// gives "web.access".
+func Source(subject string) string {
+	s := strings.TrimPrefix(subject, topology.RawPrefix)
+	if s == subject || s == "" {
+		return subject
+	}
+	return s
+}
+
+// Decode turns one raw message into its events. Every error is permanent:
+// the same bytes will never decode.
+func Decode(m Message, lim Limits) ([]*event.Event, error) {
+	data := bytes.TrimSpace(m.Data)
+	if len(data) == 0 {
+		return nil, errors.New("empty message")
+	}
+	src := Source(m.Subject)
+	now := time.Now().UTC()
+	if m.Time.IsZero() {
+		m.Time = now
+	}
+	if !utf8.Valid(data) {
+		return nil, errors.New("message is not valid UTF-8")
+	}
+	switch data[0] {
+	case '{', '[':
+		if err := checkDepth(data, lim.MaxDepth); err != nil {
+			return nil, err
+		}
+	}
+	switch data[0] {
+	case '{':
+		if ev, ok := asEvent(data); ok {
+			return []*event.Event{ev}, nil
+		}
+		rec, err := decodeObject(data)
+		if err != nil {
+			return nil, fmt.Errorf("malformed JSON object: %w", err)
+		}
+		ev := event.FromRecord(rec, m.Time, now)
+		ev.Source = src
+		ev.ID = msgID(m, src, data, m.Time)
+		return []*event.Event{ev}, nil
+	case '[':
+		return decodeFluentBit(m, src, data, lim, now)
+	}
+	ev := &event.Event{Timestamp: m.Time, ObservedTimestamp: now, Body: string(data), Source: src}
+	ev.ID = msgID(m, src, data, m.Time)
+	return []*event.Event{ev}, nil
+}
+
+// msgID uses the publisher's Nats-Msg-Id when there is one (one event per
+// message), else derives the id.
+func msgID(m Message, src string, data []byte, ts time.Time) string {
+	if id := m.Header.Get(nats.MsgIdHdr); id != "" {
+		return event.IDFromShipper(src, id)
+	}
+	return event.NewID(src, data, ts)
+}
+
+// asEvent accepts a message that already is a jetlog event.
+func asEvent(data []byte) (*event.Event, bool) {
+	if !bytes.Contains(data, []byte(`"@timestamp"`)) || !bytes.Contains(data, []byte(`"id"`)) {
+		return nil, false
+	}
+	ev, err := event.Unmarshal(data)
+	if err != nil || ev.Timestamp.IsZero() {
+		return nil, false
+	}
+	return ev, true
+}
+
+func decodeObject(data []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var rec map[string]any
+	if err := dec.Decode(&rec); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	normalizeNumbers(rec)
+	return rec, nil
+}
+
+// decodeFluentBit reads Fluent Bit's nats output format:
+// [[1795575198.972944, {"tag": "app.web", "msg": "hi"}], …].
+func decodeFluentBit(m Message, src string, data []byte, lim Limits, now time.Time) ([]*event.Event, error) {
+	var pairs []json.RawMessage
+	if err := json.Unmarshal(data, &pairs); err != nil {
+		return nil, fmt.Errorf("malformed JSON array: %w", err)
+	}
+	if len(pairs) > lim.MaxRecords {
+		return nil, fmt.Errorf("%d records in one message, limit %d (set raw.max_records)", len(pairs), lim.MaxRecords)
+	}
+	out := make([]*event.Event, 0, len(pairs))
+	for i, p := range pairs {
+		var pair []json.RawMessage
+		if err := json.Unmarshal(p, &pair); err != nil || len(pair) != 2 {
+			return nil, fmt.Errorf("record %d: want [timestamp, {record}] as Fluent Bit's nats output sends", i)
+		}
+		var tsNum json.Number
+		if err := json.Unmarshal(pair[0], &tsNum); err != nil {
+			return nil, fmt.Errorf("record %d: timestamp %s is not a number", i, pair[0])
+		}
+		f, err := tsNum.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("record %d: timestamp %s: %w", i, pair[0], err)
+		}
+		ts, err := event.ParseTime(f)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		rec, err := decodeObject(pair[1])
+		if err != nil {
+			return nil, fmt.Errorf("record %d: record is not a JSON object: %w", i, err)
+		}
+		recSrc := src
+		if tag, ok := rec["tag"].(string); ok && tag != "" {
+			recSrc = Source(tag)
+			delete(rec, "tag")
+		}
+		ev := event.FromRecord(rec, ts, now)
+		ev.Source = recSrc
+		ev.ID = event.NewID(recSrc, pair[1], ts)
+		out = append(out, ev)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty record array")
+	}
+	return out, nil
+}
+
+// normalizeNumbers turns json.Number into int64 where exact, else float64,
+// so attributes have the types OpenSearch and rule authors expect.
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeNumbers(e)
+		}
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+// checkDepth scans JSON for nesting beyond max without decoding it, so a
+// 10 000-deep document costs a linear scan and no recursion.
+func checkDepth(data []byte, max int) error {
+	depth, inStr, esc := 0, false, false
+	for _, c := range data {
+		switch {
+		case esc:
+			esc = false
+		case inStr:
+			switch c {
+			case '\\':
+				esc = true
+			case '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				return fmt.Errorf("%w: more than %d levels (set raw.max_depth)", ErrTooDeep, max)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
