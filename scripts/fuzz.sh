@@ -7,11 +7,11 @@ cd "$(dirname "$0")/.."
 time="${1:-10s}"
 for mod in libs services/* cmd/*; do
 	[ -f "$mod/go.mod" ] || continue
-	( cd "$mod"
-	  grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | xargs -r -n1 dirname | sort -u | while read -r pkg; do
-		for target in $(grep -h '^func Fuzz' "$pkg"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
+	pkgs=$(cd "$mod" && { grep -rl --include='*_test.go' '^func Fuzz' . || true; } | xargs -r -n1 dirname | sort -u)
+	for pkg in $pkgs; do
+		for target in $(cd "$mod" && grep -h '^func Fuzz' "$pkg"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
 			echo "== fuzz $mod/${pkg#./} $target ($time)"
-			go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg" >/dev/null
+			(cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg" >/dev/null)
 		done
-	  done )
+	done
 done
