@@ -118,14 +118,7 @@ func TestWritesReadableDocumentsIdempotently(t *testing.T) {
 	prefix := testkit.IndexName(t, cl)
 	ix := newIndexer(t, cl, prefix)
 	n := testkit.StartNATS(t)
-	w, err := worker.New(worker.Options{Name: "indexer", JS: n.JS, Consumer: consumer(), Handler: ix, Metrics: worker.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	runIndexer(t, n, ix)
 	publishAll := func(round string) {
 		for i := range 500 {
 			b, _ := goodEvent(i).Marshal()
@@ -160,6 +153,19 @@ func TestWritesReadableDocumentsIdempotently(t *testing.T) {
 	}
 }
 
+// runIndexer runs ix as the indexer worker until the test ends.
+func runIndexer(t *testing.T, n *testkit.NATS, ix *index.Indexer) {
+	t.Helper()
+	w, err := worker.New(worker.Options{Name: "indexer", JS: n.JS, Consumer: consumer(), Handler: ix, Metrics: worker.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+}
+
 func waitDocs(t *testing.T, cl *opensearchapi.Client, prefix string, want int) {
 	t.Helper()
 	testkit.Poll(t, 60*time.Second, func() (bool, string) {
@@ -177,14 +183,7 @@ func TestMappingConflictGoesToDLQAndNeighboursAreIndexed(t *testing.T) {
 	// Fix the mapping of attributes.status as a number first.
 	first, _ := goodEvent(0).Marshal()
 	n.Publish("logs.enriched.web", "first", first)
-	w, err := worker.New(worker.Options{Name: "indexer", JS: n.JS, Consumer: consumer(), Handler: ix, Metrics: worker.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	runIndexer(t, n, ix)
 	waitDocs(t, cl, prefix, 1)
 	for i := 1; i <= 20; i++ {
 		ev := goodEvent(i)
