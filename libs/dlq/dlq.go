@@ -50,8 +50,11 @@ type Record struct {
 	Sequence   uint64    // its sequence in Stream
 	Time       time.Time // when it was dead-lettered
 	MsgID      string    // its original Nats-Msg-Id
-	Header     nats.Header
-	Data       []byte
+	// ID overrides the dead letter's own de-duplication id, for records
+	// that never were in a stream (the gateway's rejects).
+	ID     string
+	Header nats.Header
+	Data   []byte
 }
 
 // Subject is where a stage's dead letters go.
@@ -94,7 +97,11 @@ func (r *Record) Msg() *nats.Msg {
 	if r.MsgID != "" {
 		h.Set(HeaderOriginalMsgID, r.MsgID)
 	}
-	h.Set(nats.MsgIdHdr, MsgID(r.Stage, r.Stream, r.Sequence))
+	if r.ID != "" {
+		h.Set(nats.MsgIdHdr, r.ID)
+	} else {
+		h.Set(nats.MsgIdHdr, MsgID(r.Stage, r.Stream, r.Sequence))
+	}
 	return &nats.Msg{Subject: Subject(r.Stage), Header: h, Data: r.Data}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/jsonscan"
 	"github.com/jetlog/jetlog/libs/topology"
 )
 
@@ -38,9 +39,6 @@ type Limits struct {
 
 // DefaultLimits are generous for real logs and stop pathological input.
 func DefaultLimits() Limits { return Limits{MaxDepth: 64, MaxRecords: 10000} }
-
-// ErrTooDeep reports JSON nested beyond Limits.MaxDepth.
-var ErrTooDeep = errors.New("json nested too deep")
 
 // Message is what Decode needs of a raw message.
 type Message struct {
@@ -79,8 +77,8 @@ func Decode(m Message, lim Limits) ([]*event.Event, error) {
 	}
 	switch data[0] {
 	case '{', '[':
-		if err := checkDepth(data, lim.MaxDepth); err != nil {
-			return nil, err
+		if err := jsonscan.Depth(data, lim.MaxDepth); err != nil {
+			return nil, fmt.Errorf("%w (set raw.max_depth)", err)
 		}
 	}
 	switch data[0] {
@@ -207,33 +205,4 @@ func normalizeNumbers(v any) any {
 		return f
 	}
 	return v
-}
-
-// checkDepth scans JSON for nesting beyond max without decoding it, so a
-// 10 000-deep document costs a linear scan and no recursion.
-func checkDepth(data []byte, max int) error {
-	depth, inStr, esc := 0, false, false
-	for _, c := range data {
-		switch {
-		case esc:
-			esc = false
-		case inStr:
-			switch c {
-			case '\\':
-				esc = true
-			case '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("%w: more than %d levels (set raw.max_depth)", ErrTooDeep, max)
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/jetlog/jetlog/libs/jsonscan"
 )
 
 var stored = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
@@ -103,7 +105,7 @@ func TestDecodeRejects(t *testing.T) {
 		})
 	}
 	_, err := Decode(Message{Subject: "logs.raw.x", Data: []byte(deep)}, DefaultLimits())
-	if !errors.Is(err, ErrTooDeep) {
+	if !errors.Is(err, jsonscan.ErrTooDeep) {
 		t.Errorf("deep nesting: %v, want ErrTooDeep", err)
 	}
 }

@@ -1,0 +1,218 @@
+// Package ingest is the core of the ingest gateway: every protocol decodes
+// what it receives into Records and hands them to a Publisher, which checks
+// each against the limits, turns it into an event with a deterministic id,
+// publishes it on logs.raw.<source> with that id as Nats-Msg-Id, and reports
+// per record whether JetStream stored it. A protocol answers its sender
+// "accepted" only for records the Publisher reports stored.
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jetlog/jetlog/libs/config"
+	"github.com/jetlog/jetlog/libs/event"
+)
+
+// Record is one log record as a shipper sent it.
+type Record struct {
+	// Source names where it came from: the Fluent tag, the _bulk index, the
+	// OTLP service. It becomes the subject tokens after logs.raw.
+	Source string
+	// Time is the record's own timestamp; zero means "none given", and the
+	// record's fields (or else the receive time) decide.
+	Time time.Time
+	// Fields are the record's key/value pairs.
+	Fields map[string]any
+	// Raw is the record's bytes as received: the input of its id and what a
+	// dead letter keeps.
+	Raw []byte
+	// ID is the shipper's own id for the record, if it sent one.
+	ID string
+	// Event, when set, is used as it is instead of Fields (a protocol that
+	// maps straight onto the event model, like OTLP).
+	Event *event.Event
+}
+
+// Limits bound what one record may be. Every violation is a RejectError
+// whose Code is also the reason label of jetlog_gateway_rejected_total.
+type Limits struct {
+	// MaxRecordBytes bounds one record's encoded size.
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// MaxDepth bounds nesting of maps and arrays within a record.
+	MaxDepth int `yaml:"max_depth"`
+	// MaxFields bounds the keys of a record, counted at every level.
+	MaxFields int `yaml:"max_fields"`
+	// MaxBatchRecords bounds the records of one request or chunk.
+	MaxBatchRecords int `yaml:"max_batch_records"`
+	// MaxRequestBytes bounds one request body or forward chunk.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+}
+
+// DefaultLimits suit real logs.
+func DefaultLimits() Limits {
+	return Limits{MaxRecordBytes: 1 << 20, MaxDepth: 32, MaxFields: 1000, MaxBatchRecords: 10000, MaxRequestBytes: 16 << 20}
+}
+
+// Validate checks the limits.
+func (l *Limits) Validate() error {
+	var errs config.Errors
+	if l.MaxRecordBytes < 1024 || l.MaxRecordBytes > 8<<20 {
+		errs.Addf("max_record_bytes", "%d is outside 1 KiB..8 MiB (the raw stream's max_msg_bytes caps it)", l.MaxRecordBytes)
+	}
+	if l.MaxDepth < 1 || l.MaxDepth > 1000 {
+		errs.Addf("max_depth", "%d is outside 1..1000", l.MaxDepth)
+	}
+	if l.MaxFields < 1 {
+		errs.Addf("max_fields", "must be >= 1")
+	}
+	if l.MaxBatchRecords < 1 {
+		errs.Addf("max_batch_records", "must be >= 1")
+	}
+	if l.MaxRequestBytes < l.MaxRecordBytes {
+		errs.Addf("max_request_bytes", "%d is below max_record_bytes %d", l.MaxRequestBytes, l.MaxRecordBytes)
+	}
+	return errs.Err()
+}
+
+// Reject reasons, the bounded values of the metric label.
+const (
+	ReasonTooLarge      = "too_large"
+	ReasonTooDeep       = "too_deep"
+	ReasonTooManyFields = "too_many_fields"
+	ReasonInvalidUTF8   = "invalid_utf8"
+	ReasonNULByte       = "nul_byte"
+	ReasonBadTimestamp  = "bad_timestamp"
+	ReasonMalformed     = "malformed"
+	ReasonTooManyRecs   = "too_many_records"
+)
+
+// RejectError says why a record is refused for good: sending it again will
+// not help. It is reported to the sender and the record is dead-lettered.
+type RejectError struct {
+	Code   string // one of the Reason constants
+	Reason string // for a person: the value, the limit and the fix
+}
+
+func (e *RejectError) Error() string { return e.Reason }
+
+// Rejectf builds a RejectError.
+func Rejectf(code, format string, args ...any) *RejectError {
+	return &RejectError{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// IsReject reports whether err is a RejectError.
+func IsReject(err error) bool {
+	var r *RejectError
+	return errors.As(err, &r)
+}
+
+// Check returns a RejectError when rec breaks a limit.
+func (l *Limits) Check(rec *Record) error {
+	if len(rec.Raw) > l.MaxRecordBytes {
+		return Rejectf(ReasonTooLarge, "record too large: %s, limit %s (set gateway.limits.max_record_bytes)", size(len(rec.Raw)), size(l.MaxRecordBytes))
+	}
+	if !rec.Time.IsZero() {
+		if _, err := event.ParseTime(rec.Time); err != nil {
+			return Rejectf(ReasonBadTimestamp, "bad timestamp: %v", err)
+		}
+	}
+	if rec.Event != nil {
+		return l.checkEvent(rec.Event)
+	}
+	fields := 0
+	return l.walk(rec.Fields, "", 1, &fields)
+}
+
+func (l *Limits) checkEvent(ev *event.Event) error {
+	fields := 0
+	for _, s := range []string{ev.Body, ev.Severity.Text, ev.TraceID, ev.SpanID} {
+		if err := checkString(s, "body"); err != nil {
+			return err
+		}
+	}
+	if err := l.walk(ev.Resource, "resource.", 1, &fields); err != nil {
+		return err
+	}
+	return l.walk(ev.Attributes, "attributes.", 1, &fields)
+}
+
+// walk checks depth, field count and strings of a decoded value.
+func (l *Limits) walk(v any, path string, depth int, fields *int) error {
+	if depth > l.MaxDepth {
+		return Rejectf(ReasonTooDeep, "record nested deeper than %d levels at %s (set gateway.limits.max_depth)", l.MaxDepth, strings.TrimSuffix(path, "."))
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			*fields++
+			if *fields > l.MaxFields {
+				return Rejectf(ReasonTooManyFields, "record has more than %d fields (set gateway.limits.max_fields)", l.MaxFields)
+			}
+			if err := checkString(k, path+"(key)"); err != nil {
+				return err
+			}
+			if err := l.walk(e, path+k+".", depth+1, fields); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := l.walk(e, fmt.Sprintf("%s%d.", path, i), depth+1, fields); err != nil {
+				return err
+			}
+		}
+	case string:
+		return checkString(x, strings.TrimSuffix(path, "."))
+	}
+	return nil
+}
+
+func checkString(s, path string) error {
+	if !utf8.ValidString(s) {
+		return Rejectf(ReasonInvalidUTF8, "field %s is not valid UTF-8", path)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Rejectf(ReasonNULByte, "field %s contains a NUL byte", path)
+	}
+	return nil
+}
+
+func size(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Subject returns the raw subject for a source: prefix + its dot-separated
+// tokens, each made safe ("*", ">", spaces become "_"; empty tokens dropped).
+func Subject(prefix, source string) (subject, cleanSource string) {
+	parts := strings.Split(source, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p == "" {
+			continue
+		}
+		out = append(out, strings.Map(func(r rune) rune {
+			if r <= ' ' || r == '*' || r == '>' || r == 0x7f || !utf8.ValidRune(r) || r == utf8.RuneError {
+				return '_'
+			}
+			return r
+		}, p))
+		if len(out) == 16 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "default")
+	}
+	clean := strings.Join(out, ".")
+	return prefix + clean, clean
+}
