@@ -3,6 +3,8 @@
 //
 //	jetlog run [-config jetlog.yaml] [-set path=value]...   run the pipeline
 //	jetlog publish -subject logs.raw.demo [message]...        publish raw events
+//	jetlog pipeline check|test [dir|files]                    validate and unit-test pipelines
+//	jetlog dlq ls|show|redrive                                inspect and redrive dead letters
 //	jetlog version
 package main
 
@@ -26,6 +28,8 @@ func commands() []command {
 	return []command{
 		{"run", "run the pipeline: NATS (embedded by default), enricher, indexer", runCmd},
 		{"publish", "publish raw log lines to a subject with JetStream acknowledgements", publishCmd},
+		{"pipeline", "check pipeline files and run their tests (jetlog pipeline test)", pipelineCmd},
+		{"dlq", "list, show and redrive dead letters", dlqCmd},
 		{"version", "print the version", func(_ []string, _ io.Reader, out, _ io.Writer) int {
 			fmt.Fprintln(out, "jetlog", version)
 			return 0

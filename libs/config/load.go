@@ -184,6 +184,7 @@ func LineOf(root *yaml.Node, path string) int {
 			i, _ := strconv.Atoi(strings.Trim(tok, "[]"))
 			if n.Kind == yaml.SequenceNode && i < len(n.Content) {
 				next = n.Content[i]
+				line = next.Line
 			}
 		} else if n.Kind == yaml.MappingNode {
 			for j := 0; j+1 < len(n.Content); j += 2 {

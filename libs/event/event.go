@@ -70,6 +70,13 @@ type Event struct {
 	// Source names where the event entered jetlog: the shipper's tag or the
 	// last tokens of the raw subject.
 	Source string `json:"source,omitempty"`
+	// Dataset names the family of indices the event belongs to (a pipeline's
+	// route stage sets it); the indexer writes into <prefix>-<dataset>-<day>,
+	// or <prefix>-<day> when it is empty.
+	Dataset string `json:"dataset,omitempty"`
+	// Subject, when set by a route stage, replaces the source as the last
+	// token of the enriched subject. It is not part of the document.
+	Subject string `json:"-"`
 }
 
 // Service returns resource["service.name"] as a string, or "".

@@ -56,7 +56,7 @@ type RetryPolicy struct {
 // DefaultConsumer returns the defaults every field falls back to.
 func DefaultConsumer() ConsumerConfig {
 	return ConsumerConfig{
-		Batch: 500, Concurrency: 1, AckWait: 60 * time.Second, PullWait: time.Second,
+		Batch: 500, Concurrency: 1, AckWait: 30 * time.Second, PullWait: time.Second,
 		Retry: RetryPolicy{MaxDeliver: 10, Initial: 500 * time.Millisecond, Max: 2 * time.Minute},
 	}
 }

@@ -48,9 +48,15 @@ type Output struct {
 }
 
 // SubjectByPrefix returns an Output.Subject that publishes on prefix + the
-// event's source as one subject token (logs.enriched.web).
+// event's route subject, or else its source, as one subject token
+// (logs.enriched.web).
 func SubjectByPrefix(prefix string) func(*event.Event) string {
-	return func(ev *event.Event) string { return prefix + Token(ev.Source) }
+	return func(ev *event.Event) string {
+		if ev.Subject != "" {
+			return prefix + Token(ev.Subject)
+		}
+		return prefix + Token(ev.Source)
+	}
 }
 
 // Token makes s safe as one NATS subject token: "." "*" ">" and whitespace

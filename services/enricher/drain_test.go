@@ -37,7 +37,7 @@ func TestSIGTERMDrainsTheBatchInFlight(t *testing.T) {
 	// acknowledging or handing back would hold up the second one for
 	// minutes, past the polls below.
 	args := []string{"-set", "log.format=json", "-set", "admin.listen=127.0.0.1:0", "-set", "consumer.batch=200",
-		"-set", "consumer.concurrency=2", "-set", "consumer.ack_wait=5m"}
+		"-set", "consumer.concurrency=2", "-set", "consumer.ack_wait=5m", "-set", "pipelines_dir="}
 
 	first := testkit.StartProcess(t, bin, env, args...)
 	testkit.Poll(t, 60*time.Second, func() (bool, string) {

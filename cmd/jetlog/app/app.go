@@ -1,6 +1,6 @@
 // Package app is jetlog's all-in-one process: NATS in-process (or a
-// connection to a server), every worker, and the admin endpoints, started
-// downstream first and stopped upstream first.
+// connection to a server), the ingest gateway, every worker, and the admin
+// endpoints, started downstream first and stopped upstream first.
 package app
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
 	"github.com/jetlog/jetlog/services/enricher/enrich"
+	"github.com/jetlog/jetlog/services/gateway/gateway"
 	"github.com/jetlog/jetlog/services/indexer/index"
 )
 
@@ -42,6 +43,7 @@ type App struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	units   []*worker.Unit // in start order: downstream first
+	gw      *gateway.Gateway
 	adm     *admin.Server
 }
 
@@ -114,8 +116,16 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.units = append(a.units, u)
 	}
+	if a.cfg.Gateway.Enabled {
+		if a.gw, err = gateway.New(a.cfg.Gateway.Config, a.nc, a.reg, a.log); err != nil {
+			return err
+		}
+	}
 	if a.cfg.Admin.Listen != "" {
 		a.adm = admin.New(a.cfg.Admin.Listen, a.reg, a.log)
+		if a.gw != nil {
+			a.adm.AddCheck("gateway", a.gw.Ready)
+		}
 		a.adm.AddCheck("nats", worker.NATSCheck(a.nc))
 		for _, u := range a.units {
 			for n, c := range u.Checks() {
@@ -131,7 +141,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	a.log.Info("jetlog running", "workers", len(a.units), "admin", a.AdminAddr())
+	if a.gw != nil { // the front door opens last, once everything behind it runs
+		if err := a.gw.Start(); err != nil {
+			return err
+		}
+	}
+	a.log.Info("jetlog running", "workers", len(a.units), "admin", a.AdminAddr(), "http", a.GatewayHTTPAddr(), "forward", a.GatewayForwardAddr())
 	return nil
 }
 
@@ -141,6 +156,23 @@ func (a *App) NATSURL() string {
 		return ""
 	}
 	return a.nc.ConnectedUrl()
+}
+
+// GatewayHTTPAddr is the gateway's HTTP address, once started ("" when off).
+func (a *App) GatewayHTTPAddr() string {
+	if a.gw == nil {
+		return ""
+	}
+	return a.gw.HTTPAddr()
+}
+
+// GatewayForwardAddr is the gateway's forward-protocol address, once
+// started ("" when off).
+func (a *App) GatewayForwardAddr() string {
+	if a.gw == nil {
+		return ""
+	}
+	return a.gw.ForwardAddr()
 }
 
 // AdminAddr is the address of the admin endpoints, once started.
@@ -172,6 +204,9 @@ func (a *App) stopLocked(ctx context.Context) error {
 	}
 	a.stopped = true
 	var errs []error
+	if a.gw != nil { // the front door closes first
+		errs = append(errs, a.gw.Stop(ctx))
+	}
 	for i := len(a.units) - 1; i >= 0; i-- { // upstream first
 		errs = append(errs, a.units[i].Stop(ctx))
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -29,7 +31,10 @@ func startApp(t *testing.T, cl *opensearchapi.Client) (*app.App, string) {
 	cfg.NATS.Server.Listen = "127.0.0.1:0"
 	cfg.NATS.Server.StoreDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Gateway.HTTP.Listen = "127.0.0.1:0"
+	cfg.Gateway.Forward.Listen = "127.0.0.1:0"
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
+	cfg.Enricher.Settings.PipelinesDir = "../../../pipelines"
 	prefix := testkit.IndexName(t, cl)
 	cfg.Indexer.Settings.IndexPrefix = prefix
 	t.Cleanup(func() {
@@ -130,7 +135,9 @@ func TestMetricsPassPromtool(t *testing.T) {
 }
 
 func TestStopIsIdempotentAndSafeWithoutStart(t *testing.T) {
-	a, err := app.New(app.Defaults(), nil)
+	cfg := app.Defaults()
+	cfg.Enricher.Settings.PipelinesDir = ""
+	a, err := app.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +166,140 @@ func TestInvalidConfigNamesEveryProblem(t *testing.T) {
 
 func TestExampleConfigIsValidAndMatchesTheDefaults(t *testing.T) {
 	cfg := app.Defaults()
-	if err := config.Load(config.Source{File: "../../../jetlog.example.yaml"}, &cfg); err != nil {
+	data, err := os.ReadFile("../../../jetlog.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.DecodeStrict("jetlog.example.yaml", data, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	want := app.Defaults()
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("jetlog.example.yaml differs from the defaults:\n file: %+v\n code: %+v", cfg, want)
 	}
+}
+
+// TestGatewayEventsAreSearchableExactlyOnce sends 50 000 events through the
+// gateway's _bulk API, checks OpenSearch holds exactly the ids the gateway
+// answered with, sends them all again and checks nothing was added.
+func TestGatewayEventsAreSearchableExactlyOnce(t *testing.T) {
+	const total, perRequest = 50000, 1000
+	cl := testkit.OpenSearch(t)
+	a, prefix := startApp(t, cl)
+	url := "http://" + a.GatewayHTTPAddr() + "/orders/_bulk"
+	send := func() map[string]bool {
+		ids := map[string]bool{}
+		for r := 0; r < total/perRequest; r++ {
+			var b strings.Builder
+			for i := r * perRequest; i < (r+1)*perRequest; i++ {
+				fmt.Fprintf(&b, "{\"create\":{}}\n{\"@timestamp\":\"2026-11-24T%02d:%02d:%02d.%03dZ\",\"message\":\"order %d paid\",\"level\":\"info\",\"amount\":%d}\n",
+					i/3600%24, i/60%60, i%60, i%1000, i, i%500)
+			}
+			resp, err := http.Post(url, "application/x-ndjson", strings.NewReader(b.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var br opensearchapi.BulkResp
+			err = json.NewDecoder(resp.Body).Decode(&br)
+			resp.Body.Close()
+			if err != nil || br.Errors || len(br.Items) != perRequest {
+				t.Fatalf("bulk request %d: errors=%v items=%d err=%v", r, br.Errors, len(br.Items), err)
+			}
+			for _, it := range br.Items {
+				ids[it["create"].ID] = true
+			}
+		}
+		return ids
+	}
+	first := send()
+	if len(first) != total {
+		t.Fatalf("the gateway gave %d distinct ids for %d events", len(first), total)
+	}
+	indexed := func() map[string]bool {
+		_, _ = cl.Indices.Refresh(context.Background(), &opensearchapi.IndicesRefreshReq{Index: []string{prefix + "-*"}})
+		out := map[string]bool{}
+		var after []any
+		for {
+			q := map[string]any{"size": 10000, "_source": false, "sort": []any{map[string]any{"id": "asc"}}}
+			if after != nil {
+				q["search_after"] = after
+			}
+			body, _ := json.Marshal(q)
+			resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{Indices: []string{prefix + "-*"}, Body: bytes.NewReader(body),
+				Params: opensearchapi.SearchParams{AllowNoIndices: opensearchapi.ToPointer(true)}})
+			if err != nil || len(resp.Hits.Hits) == 0 {
+				return out
+			}
+			for _, h := range resp.Hits.Hits {
+				if out[h.ID] {
+					t.Errorf("document %s twice", h.ID)
+				}
+				out[h.ID] = true
+			}
+			after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
+		}
+	}
+	testkit.Poll(t, 3*time.Minute, func() (bool, string) {
+		c, err := cl.Indices.Count(context.Background(), &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}})
+		if err != nil {
+			return false, err.Error()
+		}
+		return c.Count >= total, fmt.Sprintf("%d of %d indexed", c.Count, total)
+	})
+	got := indexed()
+	for id := range first {
+		if !got[id] {
+			t.Fatalf("id %s answered by the gateway is not in OpenSearch", id)
+		}
+	}
+	if len(got) != total {
+		t.Fatalf("%d documents for %d events", len(got), total)
+	}
+	second := send()
+	for id := range second {
+		if !first[id] {
+			t.Fatalf("resending gave a new id %s", id)
+		}
+	}
+	// Wait until the pipeline has nothing left to do, then count again.
+	testkit.Poll(t, time.Minute, func() (bool, string) {
+		ready, _ := a.Ready(context.Background())
+		c, _ := cl.Indices.Count(context.Background(), &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}})
+		return c != nil && c.Count == total, fmt.Sprintf("count %v, ready %v", c, ready)
+	})
+	if got := indexed(); len(got) != total {
+		t.Errorf("%d documents after sending the same events again, want %d", len(got), total)
+	}
+}
+
+// TestFluentBitNATSOutputIsIndexed publishes what Fluent Bit's nats output
+// sends: a core-NATS publish on the record's tag, a JSON array of
+// [epoch_seconds, record] pairs with the tag added to each record.
+func TestFluentBitNATSOutputIsIndexed(t *testing.T) {
+	cl := testkit.OpenSearch(t)
+	a, prefix := startApp(t, cl)
+	nc, err := nats.Connect(a.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	payload := `[[1795575198.972944,{"tag":"logs.raw.fb.web","msg":"hi from fluent bit","level":"info"}],[1795575199.5,{"tag":"logs.raw.fb.web","msg":"second record","level":"warn"}]]`
+	if err := nc.Publish("logs.raw.fb.web", []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Poll(t, time.Minute, func() (bool, string) {
+		_, _ = cl.Indices.Refresh(context.Background(), &opensearchapi.IndicesRefreshReq{Index: []string{prefix + "-*"}})
+		resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{Indices: []string{prefix + "-*"},
+			Body:   strings.NewReader(`{"query":{"term":{"source":"fb.web"}},"sort":["@timestamp"]}`),
+			Params: opensearchapi.SearchParams{AllowNoIndices: opensearchapi.ToPointer(true)}})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(resp.Hits.Hits) != 2 {
+			return false, fmt.Sprintf("%d hits", len(resp.Hits.Hits))
+		}
+		var ev map[string]any
+		_ = json.Unmarshal(resp.Hits.Hits[0].Source, &ev)
+		return ev["body"] == "hi from fluent bit" && ev["@timestamp"] == "2026-11-25T02:53:18.972944Z", fmt.Sprint(ev)
+	})
 }

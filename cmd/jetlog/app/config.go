@@ -11,6 +11,7 @@ import (
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
 	"github.com/jetlog/jetlog/services/enricher/enrich"
+	"github.com/jetlog/jetlog/services/gateway/gateway"
 	"github.com/jetlog/jetlog/services/indexer/index"
 )
 
@@ -23,6 +24,7 @@ type Config struct {
 	Log        logging.Config          `yaml:"log"`
 	Enricher   Section[enrich.Config]  `yaml:"enricher"`
 	Indexer    Section[index.Settings] `yaml:"indexer"`
+	Gateway    GatewaySection          `yaml:"gateway"`
 	// ShutdownTimeout bounds the drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -35,6 +37,12 @@ type NATS struct {
 	Server natsserver.Config `yaml:"server"`
 	// Client configures the connection when Embedded is false.
 	natsclient.Config `yaml:",inline"`
+}
+
+// GatewaySection switches the ingest gateway on and configures it.
+type GatewaySection struct {
+	Enabled        bool `yaml:"enabled"`
+	gateway.Config `yaml:",inline"`
 }
 
 // Section is one worker's part of the file: whether it runs, its consumer
@@ -59,6 +67,7 @@ func Defaults() Config {
 		Log:             logging.Defaults(),
 		Enricher:        section(worker.DefaultConfig(enrich.Spec).Consumer, enrich.Defaults()),
 		Indexer:         section(worker.DefaultConfig(index.Spec).Consumer, index.DefaultSettings()),
+		Gateway:         GatewaySection{Enabled: true, Config: gateway.Defaults()},
 		ShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -81,6 +90,9 @@ func (c *Config) Validate() error {
 	if c.Indexer.Enabled {
 		errs.Check("indexer.consumer", &c.Indexer.Consumer)
 		errs.Check("indexer", &c.Indexer.Settings)
+	}
+	if c.Gateway.Enabled {
+		errs.Check("gateway", &c.Gateway.Config)
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs.Addf("shutdown_timeout", "must be > 0")

@@ -1,16 +1,25 @@
 // Package enrich is the enricher stage: it reads raw events from LOGS_RAW,
-// decodes them (see package raw), and publishes the results on
+// decodes them (see package raw), runs the pipeline that matches each one
+// (see package pipeline) and publishes the results on
 // logs.enriched.<source>.
 package enrich
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
 	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
+	"github.com/jetlog/jetlog/services/enricher/pipeline"
 	"github.com/jetlog/jetlog/services/enricher/raw"
 )
 
@@ -19,13 +28,18 @@ type Config struct {
 	// Raw bounds what one raw message may hold.
 	Raw raw.Limits `yaml:"raw"`
 	// OutputPrefix is the subject prefix of enriched events; the event's
-	// source is appended as one token.
+	// source (or its route subject) is appended as one token.
 	OutputPrefix string `yaml:"output_prefix"`
+	// PipelinesDir holds the pipeline files; "" runs no pipelines (events
+	// are only decoded).
+	PipelinesDir string `yaml:"pipelines_dir"`
+	// Watch reloads the pipelines when their files change.
+	Watch bool `yaml:"watch"`
 }
 
 // Defaults returns the enricher's defaults.
 func Defaults() Config {
-	return Config{Raw: raw.DefaultLimits(), OutputPrefix: topology.EnrichedPrefix}
+	return Config{Raw: raw.DefaultLimits(), OutputPrefix: topology.EnrichedPrefix, PipelinesDir: "pipelines", Watch: true}
 }
 
 // Validate checks the configuration.
@@ -40,6 +54,11 @@ func (c *Config) Validate() error {
 	if !strings.HasSuffix(c.OutputPrefix, ".") || strings.ContainsAny(c.OutputPrefix, "*> ") {
 		errs.Addf("output_prefix", "%q must be literal subject tokens ending in '.', e.g. logs.enriched.", c.OutputPrefix)
 	}
+	if c.PipelinesDir != "" {
+		if st, err := os.Stat(c.PipelinesDir); err != nil || !st.IsDir() {
+			errs.Addf("pipelines_dir", "%q is not a directory (set it, or \"\" to run without pipelines)", c.PipelinesDir)
+		}
+	}
 	return errs.Err()
 }
 
@@ -48,8 +67,23 @@ var Spec = worker.Spec[Config]{
 	Name:     "enricher",
 	Defaults: Defaults(),
 	Consumer: worker.ConsumerConfig{Stream: topology.RawStream, Subjects: []string{topology.RawSubjects}},
-	New: func(_ context.Context, env *worker.Env, cfg *Config) (worker.BatchHandler, error) {
-		return env.Events(Handler(), Output(*cfg)), nil
+	New: func(ctx context.Context, env *worker.Env, cfg *Config) (worker.BatchHandler, error) {
+		h, err := New(*cfg, env.Registry, env.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.PipelinesDir != "" && cfg.Watch {
+			wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if err := h.Watch(wctx); err != nil {
+					env.Logger.Error("pipeline watch stopped", "err", err)
+				}
+			}()
+			env.OnStop(func(context.Context) error { cancel(); <-done; return nil })
+		}
+		return env.Events(h, Output(*cfg)), nil
 	},
 }
 
@@ -63,9 +97,105 @@ func Output(cfg Config) worker.Output {
 	}
 }
 
-// Handler passes events through unchanged.
-func Handler() worker.Handler {
-	return worker.HandlerFunc(func(_ context.Context, ev *event.Event) ([]*event.Event, error) {
-		return []*event.Event{ev}, nil
+// Enricher runs the pipelines over events. The pipelines can be swapped
+// while it runs (hot reload); each event sees one consistent set.
+type Enricher struct {
+	cfg  Config
+	set  atomic.Pointer[pipeline.Set]
+	m    *metrics
+	log  *slog.Logger
+	opts pipeline.Options
+}
+
+var _ worker.Handler = (*Enricher)(nil)
+
+// New loads the pipelines of cfg.PipelinesDir; an invalid pipeline refuses
+// the start with every problem's file, line and reason.
+func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Enricher, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	e := &Enricher{cfg: cfg, m: newMetrics(reg), log: log, opts: pipeline.Options{MaxDepth: cfg.Raw.MaxDepth}}
+	set := &pipeline.Set{}
+	if cfg.PipelinesDir != "" {
+		var err error
+		if set, err = pipeline.LoadDir(cfg.PipelinesDir, e.opts); err != nil {
+			return nil, fmt.Errorf("%w\n(fix the pipelines in %s)", err, cfg.PipelinesDir)
+		}
+	}
+	e.swap(set)
+	return e, nil
+}
+
+func (e *Enricher) swap(set *pipeline.Set) {
+	e.set.Store(set)
+	names := make([]string, len(set.Pipelines))
+	for i, p := range set.Pipelines {
+		names[i] = p.Name
+	}
+	e.m.reloadOK.Set(1)
+	e.m.reloads.WithLabelValues("success").Inc()
+	e.log.Info("pipelines loaded", "dir", e.cfg.PipelinesDir, "pipelines", names)
+}
+
+// Watch reloads the pipelines when their files change, keeping the last
+// good set when a change does not compile. It returns when ctx ends.
+func (e *Enricher) Watch(ctx context.Context) error {
+	return pipeline.Watch(ctx, e.cfg.PipelinesDir, e.opts, e.log, e.swap, func(err error) {
+		e.m.reloadOK.Set(0)
+		e.m.reloads.WithLabelValues("failure").Inc()
+		e.log.Error("pipeline reload refused; the running pipelines stay", "err", err)
 	})
+}
+
+// Pipelines returns the running set.
+func (e *Enricher) Pipelines() *pipeline.Set { return e.set.Load() }
+
+// Handle runs the event's pipeline.
+func (e *Enricher) Handle(_ context.Context, ev *event.Event) ([]*event.Event, error) {
+	p := e.set.Load().Select(ev)
+	if p == nil {
+		return []*event.Event{ev}, nil
+	}
+	err := p.Process(ev)
+	switch {
+	case err == nil:
+		e.m.events.WithLabelValues(p.Name, "processed").Inc()
+		return []*event.Event{ev}, nil
+	case errors.Is(err, pipeline.ErrDropped):
+		e.m.events.WithLabelValues(p.Name, "dropped").Inc()
+		return nil, worker.ErrDrop
+	default:
+		e.m.events.WithLabelValues(p.Name, "failed").Inc()
+		return nil, worker.Permanent(err)
+	}
+}
+
+type metrics struct {
+	events   *prometheus.CounterVec
+	reloads  *prometheus.CounterVec
+	reloadOK prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_enricher_pipeline_events_total",
+			Help: "Events through each pipeline, by outcome: processed, dropped (drop or sample stage), failed (a stage failed; dead-lettered).",
+		}, []string{"pipeline", "outcome"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_enricher_pipeline_reloads_total",
+			Help: "Pipeline loads, by result: success, or failure (the running pipelines stay).",
+		}, []string{"result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetlog_enricher_pipeline_config_last_reload_successful",
+			Help: "1 if the last pipeline load succeeded, 0 if it was refused.",
+		}),
+	}
+	reg.MustRegister(m.events, m.reloads, m.reloadOK)
+	m.reloads.WithLabelValues("failure")
+	return m
 }

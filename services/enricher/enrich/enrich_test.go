@@ -32,7 +32,13 @@ func TestConformance(t *testing.T) {
 		Consumer: consumer(),
 		Subject:  "logs.raw.conformance",
 		New: func(t *testing.T, env workertest.Env) worker.BatchHandler {
-			return worker.Events(env.NATS.JS, enrich.Handler(), enrich.Output(enrich.Defaults()), worker.NewMetrics(prometheus.NewRegistry()), "enricher")
+			cfg := enrich.Defaults()
+			cfg.PipelinesDir = "../../../pipelines"
+			h, err := enrich.New(cfg, prometheus.NewRegistry(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return worker.Events(env.NATS.JS, h, enrich.Output(cfg), worker.NewMetrics(prometheus.NewRegistry()), "enricher")
 		},
 		Good: func(i int) ([]byte, string) {
 			data := []byte(fmt.Sprintf(`{"msg":"request %d","level":"info"}`, i))

@@ -4,7 +4,8 @@
 //
 // Idempotency: every document is written with op_type=create and the event
 // id as _id, into an index named from the event's own timestamp
-// (<prefix>-YYYY.MM.DD, UTC). A redelivery or a replay weeks later targets
+// (<prefix>-YYYY.MM.DD, UTC, or <prefix>-<dataset>-YYYY.MM.DD for an event
+// a pipeline routed to a dataset). A redelivery or a replay weeks later targets
 // the same index and id, so OpenSearch answers 409 and no second document
 // is made. (A data stream would route by write time through its current
 // backing index, so a late replay could create the same _id again in a newer
@@ -116,9 +117,9 @@ var Spec = worker.Spec[Config]{
 	Defaults: Defaults(),
 	Consumer: worker.ConsumerConfig{
 		Stream: topology.EnrichedStream, Subjects: []string{topology.EnrichedSubjects},
-		Batch: 1000, Concurrency: 2, Linger: 200 * time.Millisecond, AckWait: 2 * time.Minute,
+		Batch: 1000, Concurrency: 2, Linger: 200 * time.Millisecond, AckWait: 30 * time.Second,
 		// OpenSearch being down is transient: never dead-letter for it.
-		Retry: worker.RetryPolicy{MaxDeliver: -1, Initial: time.Second, Max: time.Minute},
+		Retry: worker.RetryPolicy{MaxDeliver: -1, Initial: time.Second, Max: 15 * time.Second},
 	},
 	New: func(ctx context.Context, env *worker.Env, cfg *Config) (worker.BatchHandler, error) {
 		cl, err := osclient.New(ctx, cfg.OpenSearch)
@@ -153,9 +154,28 @@ var _ worker.BatchHandler = (*Indexer)(nil)
 // New returns an indexer over cl.
 func New(cl *opensearchapi.Client, cfg Settings) *Indexer { return &Indexer{cl: cl, cfg: cfg} }
 
-// IndexFor returns the index of an event written at ts.
-func (ix *Indexer) IndexFor(ts time.Time) string {
-	return ix.cfg.IndexPrefix + "-" + ts.UTC().Format("2006.01.02")
+// IndexFor returns the index of an event of dataset ("" for none) that
+// happened at ts: <prefix>[-<dataset>]-YYYY.MM.DD in UTC.
+func (ix *Indexer) IndexFor(dataset string, ts time.Time) string {
+	day := ts.UTC().Format("2006.01.02")
+	if d := cleanDataset(dataset); d != "" {
+		return ix.cfg.IndexPrefix + "-" + d + "-" + day
+	}
+	return ix.cfg.IndexPrefix + "-" + day
+}
+
+// cleanDataset keeps what an index name allows: lowercase letters, digits,
+// '-' and '_', at most 100 characters.
+func cleanDataset(d string) string {
+	d = strings.ToLower(d)
+	b := make([]byte, 0, len(d))
+	for i := 0; i < len(d) && len(b) < 100; i++ {
+		c := d[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			b = append(b, c)
+		}
+	}
+	return strings.TrimLeft(string(b), "-_")
 }
 
 // EnsureTemplate installs or updates the composable index template,
@@ -203,7 +223,7 @@ func (ix *Indexer) HandleBatch(ctx context.Context, batch []*worker.Msg) []error
 			res[i] = worker.Permanent(errors.New("event has no @timestamp, so no index can be chosen"))
 			continue
 		}
-		items = append(items, item{msg: i, index: ix.IndexFor(ev.Timestamp), id: ev.ID, doc: m.Data})
+		items = append(items, item{msg: i, index: ix.IndexFor(ev.Dataset, ev.Timestamp), id: ev.ID, doc: m.Data})
 	}
 	b := &backoff.ExponentialBackOff{
 		InitialInterval: ix.cfg.Retry.Initial, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: ix.cfg.Retry.Max,

@@ -1,0 +1,107 @@
+package parse
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/go-logfmt/logfmt"
+)
+
+func TestLogfmt(t *testing.T) {
+	long := strings.Repeat("v", 10<<20)
+	tests := []struct {
+		name   string
+		in     string
+		want   map[string]any
+		errHas string
+	}{
+		{name: "pairs", in: `level=info msg="hello world" n=3`, want: map[string]any{"level": "info", "msg": "hello world", "n": "3"}},
+		{name: "key without value is true", in: "debug a=1", want: map[string]any{"debug": true, "a": "1"}},
+		{name: "empty values are empty strings", in: `a= b="" c`, want: map[string]any{"a": "", "b": "", "c": true}},
+		{name: "last duplicate wins", in: "a=1 a=2 a", want: map[string]any{"a": true}},
+		{name: "escapes", in: `m="a \"b\" \\ \u00e9"`, want: map[string]any{"m": `a "b" \ é`}},
+		{name: "quoted value with '=' and spaces", in: `q="x=y z" next`, want: map[string]any{"q": "x=y z", "next": true}},
+		{name: "lines are merged", in: "a=1 b=2\nb=3\r\nc", want: map[string]any{"a": "1", "b": "3", "c": true}},
+		{name: "empty", in: "", want: map[string]any{}},
+		{name: "blank", in: " \t ", want: map[string]any{}},
+		{name: "NUL separates like a space", in: "a=1\x00b=2", want: map[string]any{"a": "1", "b": "2"}},
+		{name: "invalid UTF-8 in a value is kept", in: "a=\xff", want: map[string]any{"a": "\xff"}},
+		{name: "10 MB value", in: "a=" + long, want: map[string]any{"a": long}},
+
+		{name: "unterminated quote", in: `a="x`, errHas: "at byte 4: unterminated quoted value"},
+		{name: "equals in a value", in: "a=b=c", errHas: "at byte 3: unexpected '='"},
+		{name: "missing key", in: "=1", errHas: "at byte 0"},
+		{name: "offset on the second line", in: "a=1\nb=\"x", errHas: "at byte 8"},
+		{name: "invalid UTF-8 in a key", in: "\xffa=1", errHas: "invalid key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Logfmt(tt.in)
+			if tt.errHas != "" {
+				if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("err = %v, want ErrSyntax containing %q", err, tt.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %s, want %s", short(got), short(tt.want))
+			}
+		})
+	}
+}
+
+func FuzzLogfmt(f *testing.F) {
+	for _, s := range []string{
+		`a=1 b="x y" c`, `a= b="" c=3`, `m="\"\\"`, "a=1\nb=2", `a="x`, `a=b=c`, `=`, "\xffa=1", "a=\x00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := Logfmt(s)
+		if err != nil {
+			return
+		}
+		// Encoding the result again (true as a bare key) and parsing that
+		// must give the same map: this checks that bare keys and empty
+		// values were told apart.
+		var buf bytes.Buffer
+		enc := logfmt.NewEncoder(&buf)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if strings.ContainsRune(k, 0x7f) || !utf8.ValidString(k) {
+				return // the encoder would drop these runes from the key
+			}
+			switch v := m[k].(type) {
+			case bool:
+				if !v {
+					t.Fatalf("key %q is false", k)
+				}
+				buf.WriteString(" " + k + " ")
+			case string:
+				if !utf8.ValidString(v) {
+					return // the encoder would write U+FFFD instead
+				}
+				if err := enc.EncodeKeyval(k, v); err != nil {
+					return // a key the encoder refuses
+				}
+			default:
+				t.Fatalf("key %q has a %T", k, v)
+			}
+		}
+		again, err := Logfmt(buf.String())
+		if err != nil {
+			t.Fatalf("re-encoded %q does not parse: %v", buf.String(), err)
+		}
+		if !reflect.DeepEqual(m, again) {
+			t.Fatalf("%q gave %v; re-encoded as %q it gives %v", s, m, buf.String(), again)
+		}
+	})
+}

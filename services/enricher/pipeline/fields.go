@@ -1,0 +1,207 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jetlog/jetlog/libs/event"
+)
+
+// A field path names a value of an event:
+//
+//	body, source, dataset, traceId, spanId, severity.text, severity.number,
+//	resource.<key>, attributes.<key>
+//
+// After resource. or attributes. the rest is first looked up as one flat key
+// ("attributes.http.status" finds the key "http.status"), then as a path
+// through nested maps (attributes → http → status). A write goes into an
+// existing nested map when the path leads through one, else to the flat key.
+type path struct {
+	raw  string
+	root string   // body, source, …, resource, attributes
+	key  string   // the rest after resource. / attributes.
+	keys []string // key split on dots
+}
+
+var scalarRoots = map[string]bool{"body": true, "source": true, "dataset": true, "traceId": true, "spanId": true, "severity.text": true, "severity.number": true}
+
+func parsePath(s string) (path, error) {
+	if scalarRoots[s] {
+		return path{raw: s, root: s}, nil
+	}
+	for _, root := range []string{"attributes", "resource"} {
+		if rest, ok := strings.CutPrefix(s, root+"."); ok && rest != "" && !strings.HasPrefix(rest, ".") && !strings.HasSuffix(rest, ".") {
+			return path{raw: s, root: root, key: rest, keys: strings.Split(rest, ".")}, nil
+		}
+	}
+	return path{}, fmt.Errorf("%q is not a field path: use body, source, dataset, traceId, spanId, severity.text, severity.number, attributes.<key> or resource.<key>", s)
+}
+
+func (p path) String() string { return p.raw }
+
+func (p path) mapOf(ev *event.Event, create bool) map[string]any {
+	switch p.root {
+	case "attributes":
+		if ev.Attributes == nil && create {
+			ev.Attributes = map[string]any{}
+		}
+		return ev.Attributes
+	case "resource":
+		if ev.Resource == nil && create {
+			ev.Resource = map[string]any{}
+		}
+		return ev.Resource
+	}
+	return nil
+}
+
+// get returns the value at p and whether it exists.
+func (p path) get(ev *event.Event) (any, bool) {
+	switch p.root {
+	case "body":
+		return ev.Body, ev.Body != ""
+	case "source":
+		return ev.Source, ev.Source != ""
+	case "dataset":
+		return ev.Dataset, ev.Dataset != ""
+	case "traceId":
+		return ev.TraceID, ev.TraceID != ""
+	case "spanId":
+		return ev.SpanID, ev.SpanID != ""
+	case "severity.text":
+		return ev.Severity.Text, ev.Severity.Text != ""
+	case "severity.number":
+		return int64(ev.Severity.Number), ev.Severity.Number != 0
+	}
+	m := p.mapOf(ev, false)
+	if m == nil {
+		return nil, false
+	}
+	if v, ok := m[p.key]; ok {
+		return v, true
+	}
+	var cur any = m
+	for _, k := range p.keys {
+		cm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = cm[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// getString returns the value at p as a string; non-strings are formatted.
+func (p path) getString(ev *event.Event) (string, bool) {
+	v, ok := p.get(ev)
+	if !ok {
+		return "", false
+	}
+	if s, ok := v.(string); ok {
+		return s, true
+	}
+	return fmt.Sprint(v), true
+}
+
+// set writes v at p. Scalar roots take strings (severity.number an integer).
+func (p path) set(ev *event.Event, v any) error {
+	switch p.root {
+	case "body", "source", "dataset", "traceId", "spanId", "severity.text":
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		switch p.root {
+		case "body":
+			ev.Body = s
+		case "source":
+			ev.Source = s
+		case "dataset":
+			ev.Dataset = s
+		case "traceId":
+			ev.TraceID = s
+		case "spanId":
+			ev.SpanID = s
+		case "severity.text":
+			ev.Severity.Text = s
+		}
+		return nil
+	case "severity.number":
+		n, err := toInt(v)
+		if err != nil || n < 0 || n > 24 {
+			return fmt.Errorf("severity.number must be an integer 0..24, got %v", v)
+		}
+		ev.Severity.Number = int(n)
+		return nil
+	}
+	m := p.mapOf(ev, true)
+	if _, flat := m[p.key]; flat || len(p.keys) == 1 {
+		m[p.key] = v
+		return nil
+	}
+	cur := m
+	for i, k := range p.keys[:len(p.keys)-1] {
+		next, ok := cur[k].(map[string]any)
+		if !ok {
+			if i == 0 {
+				m[p.key] = v // no nested map on the way: the flat key
+				return nil
+			}
+			next = map[string]any{}
+			cur[k] = next
+		}
+		cur = next
+	}
+	cur[p.keys[len(p.keys)-1]] = v
+	return nil
+}
+
+// remove deletes the value at p.
+func (p path) remove(ev *event.Event) {
+	switch p.root {
+	case "attributes", "resource":
+		m := p.mapOf(ev, false)
+		if m == nil {
+			return
+		}
+		if _, ok := m[p.key]; ok {
+			delete(m, p.key)
+			return
+		}
+		cur := m
+		for _, k := range p.keys[:len(p.keys)-1] {
+			next, ok := cur[k].(map[string]any)
+			if !ok {
+				return
+			}
+			cur = next
+		}
+		delete(cur, p.keys[len(p.keys)-1])
+	default:
+		_ = p.set(ev, "")
+		if p.root == "severity.number" {
+			ev.Severity.Number = 0
+		}
+	}
+}
+
+func toInt(v any) (int64, error) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case float64:
+		if x != float64(int64(x)) {
+			return 0, fmt.Errorf("%v is not an integer", x)
+		}
+		return int64(x), nil
+	case string:
+		var n int64
+		_, err := fmt.Sscan(x, &n)
+		return n, err
+	}
+	return 0, fmt.Errorf("%T is not a number", v)
+}

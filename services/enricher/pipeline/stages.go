@@ -1,0 +1,709 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/services/enricher/parse"
+)
+
+// errDropped is a stage's way to say the event is dropped.
+var errDropped = errors.New("dropped by the pipeline")
+
+// stageFunc changes the event in place.
+type stageFunc func(ev *event.Event) error
+
+// parseInto is the shared tail of every parsing stage: put the fields into
+// the target (attributes by default) and drop the source field unless told
+// to keep it.
+type parseInto struct {
+	from   path
+	target *path
+	keep   bool
+}
+
+func newParseInto(s ParseSpec) (parseInto, error) {
+	if s.Field == "" {
+		s.Field = "body"
+	}
+	from, err := parsePath(s.Field)
+	if err != nil {
+		return parseInto{}, fieldErr("field", err)
+	}
+	p := parseInto{from: from, keep: from.root == "body"}
+	if s.KeepOriginal != nil {
+		p.keep = *s.KeepOriginal
+	}
+	if s.Target != "" {
+		t, err := parsePath(s.Target)
+		if err != nil {
+			return parseInto{}, fieldErr("target", err)
+		}
+		if t.root != "attributes" && t.root != "resource" {
+			return parseInto{}, fieldErr("target", fmt.Errorf("%s must be under attributes. or resource.", s.Target))
+		}
+		p.target = &t
+	}
+	return p, nil
+}
+
+func (p parseInto) input(ev *event.Event) (string, error) {
+	s, ok := p.from.getString(ev)
+	if !ok {
+		return "", fmt.Errorf("field %s is missing", p.from)
+	}
+	return s, nil
+}
+
+func (p parseInto) store(ev *event.Event, fields map[string]any) error {
+	if !p.keep {
+		p.from.remove(ev)
+	}
+	if p.target != nil {
+		return p.target.set(ev, fields)
+	}
+	if ev.Attributes == nil {
+		ev.Attributes = make(map[string]any, len(fields))
+	}
+	maps.Copy(ev.Attributes, fields)
+	return nil
+}
+
+// fieldError is a compile error about one key of a stage.
+type fieldError struct {
+	key string
+	err error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+func fieldErr(key string, err error) error { return &fieldError{key: key, err: err} }
+
+func (c *compiler) parseJSON(s *ParseSpec) (stageFunc, error) {
+	p, err := newParseInto(*s)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields, err := parse.JSON(in, c.maxDepth)
+		if err != nil {
+			return err
+		}
+		return p.store(ev, fields)
+	}, nil
+}
+
+func (c *compiler) parseLogfmt(s *ParseSpec) (stageFunc, error) {
+	p, err := newParseInto(*s)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields, err := parse.Logfmt(in)
+		if err != nil {
+			return err
+		}
+		return p.store(ev, fields)
+	}, nil
+}
+
+func (c *compiler) grok(s *GrokSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Patterns) == 0 {
+		return nil, fieldErr("patterns", errors.New("no patterns: give at least one, e.g. '%{COMBINEDAPACHELOG}'"))
+	}
+	var gs []*parse.Grok
+	for i, pat := range s.Patterns {
+		g, err := parse.CompileGrok(pat, s.Custom)
+		if err != nil {
+			return nil, fieldErr(fmt.Sprintf("patterns[%d]", i), err)
+		}
+		gs = append(gs, g)
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if fields, ok := g.Parse(in); ok {
+				return p.store(ev, fields)
+			}
+		}
+		return fmt.Errorf("no grok pattern matched %s", p.from)
+	}, nil
+}
+
+func (c *compiler) regex(s *RegexSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(s.Pattern)
+	if err != nil {
+		return nil, fieldErr("pattern", err)
+	}
+	if re.NumSubexp() == 0 || len(re.SubexpNames()) == 0 || !hasNamed(re) {
+		return nil, fieldErr("pattern", errors.New("has no named group such as (?P<user>\\w+)"))
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields, ok := parse.Regex(re, in)
+		if !ok {
+			return fmt.Errorf("pattern did not match %s", p.from)
+		}
+		return p.store(ev, fields)
+	}, nil
+}
+
+func hasNamed(re *regexp.Regexp) bool {
+	for _, n := range re.SubexpNames() {
+		if n != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *compiler) syslog(s *SyslogSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := location(s.Timezone)
+	if err != nil {
+		return nil, fieldErr("timezone", err)
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields, err := parse.Syslog(in, parse.SyslogOptions{Location: loc})
+		if err != nil {
+			return err
+		}
+		// The syslog header fills the event model; the rest is attributes.
+		if ts, ok := fields["timestamp"].(time.Time); ok {
+			ev.Timestamp = ts.UTC()
+			delete(fields, "timestamp")
+		}
+		if msg, ok := fields["message"].(string); ok && p.from.root == "body" {
+			ev.Body = msg
+			delete(fields, "message")
+			p.keep = true
+		}
+		if sev, ok := fields["severity_text"].(string); ok {
+			if s, ok := event.ParseSeverity(sev); ok {
+				ev.Severity = s
+			}
+		}
+		if h, ok := fields["hostname"].(string); ok && h != "" {
+			ev.SetResource(event.HostName, h)
+		}
+		if a, ok := fields["appname"].(string); ok && a != "" && ev.Service() == "" {
+			ev.SetResource(event.ServiceName, a)
+		}
+		return p.store(ev, fields)
+	}, nil
+}
+
+func (c *compiler) csv(s *CSVSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Columns) == 0 {
+		return nil, fieldErr("columns", errors.New("no columns: name them, e.g. [time, level, message]"))
+	}
+	delim := ','
+	if s.Delimiter != "" {
+		r, n := utf8.DecodeRuneInString(s.Delimiter)
+		if n != len(s.Delimiter) || r == '"' || r == '\n' {
+			return nil, fieldErr("delimiter", fmt.Errorf("%q must be one character other than a quote or newline", s.Delimiter))
+		}
+		delim = r
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields, err := parse.CSV(in, s.Columns, delim)
+		if err != nil {
+			return err
+		}
+		return p.store(ev, fields)
+	}, nil
+}
+
+func (c *compiler) kv(s *KVSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	pair, val := s.PairSeparator, s.ValueSeparator
+	if pair == "" {
+		pair = " "
+	}
+	if val == "" {
+		val = "="
+	}
+	if pair == val {
+		return nil, fieldErr("value_separator", errors.New("must differ from pair_separator"))
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields := parse.KV(in, pair, val)
+		if len(fields) == 0 {
+			return fmt.Errorf("no key%svalue pairs in %s", val, p.from)
+		}
+		return p.store(ev, fields)
+	}, nil
+}
+
+func location(tz string) (*time.Location, error) {
+	if tz == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(tz)
+}
+
+func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
+	from, err := parsePath(orDefault(s.Field, "attributes.timestamp"))
+	if err != nil {
+		return nil, fieldErr("field", err)
+	}
+	if len(s.Formats) == 0 {
+		s.Formats = []string{"RFC3339Nano", "unix"}
+	}
+	loc, err := location(s.Timezone)
+	if err != nil {
+		return nil, fieldErr("timezone", err)
+	}
+	onInvalid := orDefault(s.OnInvalid, "keep")
+	if onInvalid != "keep" && onInvalid != "error" {
+		return nil, fieldErr("on_invalid", fmt.Errorf("%q: use keep or error", s.OnInvalid))
+	}
+	maxFuture, maxPast := s.MaxFuture, s.MaxPast
+	if maxFuture == 0 {
+		maxFuture = 24 * time.Hour
+	}
+	if maxPast == 0 {
+		maxPast = 365 * 24 * time.Hour
+	}
+	remove := s.Remove == nil || *s.Remove
+	return func(ev *event.Event) error {
+		v, ok := from.get(ev)
+		if !ok {
+			return nil // missing: the event keeps the timestamp it came with
+		}
+		t, err := parse.Time(v, s.Formats, loc)
+		// Plausibility is judged against when jetlog observed the event;
+		// an event without that (a pipeline test that gives none) is not
+		// judged.
+		ref := ev.ObservedTimestamp
+		if err == nil && !ref.IsZero() && (t.After(ref.Add(maxFuture)) || t.Before(ref.Add(-maxPast))) {
+			err = fmt.Errorf("timestamp %s is more than %v ahead of or %v behind when it was observed", t.UTC().Format(time.RFC3339), maxFuture, maxPast)
+		}
+		if err != nil {
+			if onInvalid == "error" {
+				return err
+			}
+			ev.SetAttr("error.timestamp", err.Error())
+			return nil
+		}
+		ev.Timestamp = t.UTC()
+		if remove {
+			from.remove(ev)
+		}
+		return nil
+	}, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func (c *compiler) set(s *SetSpec) (stageFunc, error) {
+	to, err := parsePath(s.Field)
+	if err != nil {
+		return nil, fieldErr("field", err)
+	}
+	if (s.Expr == "") == (s.Value == nil) {
+		return nil, fieldErr("value", errors.New("give exactly one of value and expr"))
+	}
+	if s.Expr == "" {
+		v := s.Value
+		return func(ev *event.Event) error { return to.set(ev, v) }, nil
+	}
+	prog, err := compileValue(s.Expr)
+	if err != nil {
+		return nil, fieldErr("expr", err)
+	}
+	return func(ev *event.Event) error {
+		out, err := expr.Run(prog, envOf(ev))
+		if err != nil {
+			return err
+		}
+		return to.set(ev, out)
+	}, nil
+}
+
+func (c *compiler) move(s *MoveSpec, keepSource bool) (stageFunc, error) {
+	from, err := parsePath(s.From)
+	if err != nil {
+		return nil, fieldErr("from", err)
+	}
+	to, err := parsePath(s.To)
+	if err != nil {
+		return nil, fieldErr("to", err)
+	}
+	return func(ev *event.Event) error {
+		v, ok := from.get(ev)
+		if !ok {
+			return nil
+		}
+		if !keepSource {
+			from.remove(ev)
+		}
+		return to.set(ev, v)
+	}, nil
+}
+
+func (c *compiler) remove(s *RemoveSpec) (stageFunc, error) {
+	if len(s.Fields) == 0 {
+		return nil, fieldErr("fields", errors.New("no fields to remove"))
+	}
+	ps := make([]path, len(s.Fields))
+	for i, f := range s.Fields {
+		p, err := parsePath(f)
+		if err != nil {
+			return nil, fieldErr(fmt.Sprintf("fields[%d]", i), err)
+		}
+		ps[i] = p
+	}
+	return func(ev *event.Event) error {
+		for _, p := range ps {
+			p.remove(ev)
+		}
+		return nil
+	}, nil
+}
+
+func (c *compiler) coerce(s *CoerceSpec) (stageFunc, error) {
+	type conv struct {
+		p  path
+		to string
+	}
+	var convs []conv
+	for f, to := range s.Fields {
+		p, err := parsePath(f)
+		if err != nil {
+			return nil, fieldErr("fields."+f, err)
+		}
+		switch to {
+		case "int", "float", "bool", "string":
+		default:
+			return nil, fieldErr("fields."+f, fmt.Errorf("type %q: use int, float, bool or string", to))
+		}
+		convs = append(convs, conv{p, to})
+	}
+	return func(ev *event.Event) error {
+		for _, c := range convs {
+			v, ok := c.p.get(ev)
+			if !ok {
+				continue
+			}
+			out, err := convert(v, c.to)
+			if err != nil {
+				return fmt.Errorf("coerce %s: %w", c.p, err)
+			}
+			if err := c.p.set(ev, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+func convert(v any, to string) (any, error) {
+	s := fmt.Sprint(v)
+	switch to {
+	case "string":
+		return s, nil
+	case "int":
+		if f, ok := v.(float64); ok && f == float64(int64(f)) {
+			return int64(f), nil
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an integer", s)
+		}
+		return n, nil
+	case "float":
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	case "bool":
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a boolean", s)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("unknown type %s", to)
+}
+
+func (c *compiler) severity(s *SeveritySpec) (stageFunc, error) {
+	from, err := parsePath(orDefault(s.Field, "attributes.level"))
+	if err != nil {
+		return nil, fieldErr("field", err)
+	}
+	remove := s.Remove == nil || *s.Remove
+	return func(ev *event.Event) error {
+		v, ok := from.getString(ev)
+		if !ok {
+			return nil
+		}
+		sev, known := event.ParseSeverity(v)
+		if !known {
+			sev = event.Severity{Text: strings.ToUpper(v)}
+		}
+		ev.Severity = sev
+		if remove && from.root != "severity.text" {
+			from.remove(ev)
+		}
+		return nil
+	}, nil
+}
+
+func (c *compiler) labels(s *LabelsSpec) (stageFunc, error) {
+	target := orDefault(s.Target, "resource")
+	if target != "resource" && target != "attributes" {
+		return nil, fieldErr("target", fmt.Errorf("%q: use resource or attributes", s.Target))
+	}
+	if len(s.FromSource) == 0 && len(s.Set) == 0 {
+		return nil, fieldErr("from_source", errors.New("give from_source or set"))
+	}
+	return func(ev *event.Event) error {
+		put := ev.SetResource
+		if target == "attributes" {
+			put = ev.SetAttr
+		}
+		toks := strings.Split(ev.Source, ".")
+		for i, name := range s.FromSource {
+			if i < len(toks) && name != "" && name != "_" {
+				put(name, toks[i])
+			}
+		}
+		for k, v := range s.Set {
+			put(k, v)
+		}
+		return nil
+	}, nil
+}
+
+func (c *compiler) geoip(s *GeoIPSpec) (stageFunc, error) {
+	from, err := parsePath(s.Field)
+	if err != nil {
+		return nil, fieldErr("field", err)
+	}
+	to, err := parsePath(orDefault(s.Target, "attributes.geo"))
+	if err != nil {
+		return nil, fieldErr("target", err)
+	}
+	if s.Database == "" {
+		return nil, fieldErr("database", errors.New("no database: give the path of a GeoLite2/GeoIP2 .mmdb file"))
+	}
+	db, err := c.geoDB(s.Database)
+	if err != nil {
+		return nil, fieldErr("database", err)
+	}
+	return func(ev *event.Event) error {
+		ip, ok := from.getString(ev)
+		if !ok {
+			return nil
+		}
+		if geo, ok := db.Lookup(ip); ok {
+			return to.set(ev, geo)
+		}
+		return nil
+	}, nil
+}
+
+func (c *compiler) userAgent(s *UserAgentSpec) (stageFunc, error) {
+	from, err := parsePath(orDefault(s.Field, "attributes.user_agent"))
+	if err != nil {
+		return nil, fieldErr("field", err)
+	}
+	to, err := parsePath(orDefault(s.Target, "attributes.ua"))
+	if err != nil {
+		return nil, fieldErr("target", err)
+	}
+	return func(ev *event.Event) error {
+		ua, ok := from.getString(ev)
+		if !ok || ua == "" {
+			return nil
+		}
+		return to.set(ev, parse.UserAgent(ua))
+	}, nil
+}
+
+func (c *compiler) redact(s *RedactSpec) (stageFunc, error) {
+	if len(s.Builtin) == 0 && len(s.Custom) == 0 {
+		return nil, fieldErr("builtin", fmt.Errorf("nothing to redact: name builtin patterns (%s) or custom ones", strings.Join(parse.BuiltinRedactions(), ", ")))
+	}
+	r, err := parse.NewRedactor(s.Builtin, s.Custom)
+	if err != nil {
+		return nil, fieldErr("builtin", err)
+	}
+	var ps []path
+	for i, f := range s.Fields {
+		p, err := parsePath(f)
+		if err != nil {
+			return nil, fieldErr(fmt.Sprintf("fields[%d]", i), err)
+		}
+		ps = append(ps, p)
+	}
+	return func(ev *event.Event) error {
+		if len(ps) == 0 {
+			ev.Body, _ = r.Redact(ev.Body)
+			redactMap(r, ev.Attributes, 0)
+			return nil
+		}
+		for _, p := range ps {
+			if s, ok := p.get(ev); ok {
+				if str, ok := s.(string); ok {
+					out, n := r.Redact(str)
+					if n > 0 {
+						if err := p.set(ev, out); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		return nil
+	}, nil
+}
+
+func redactMap(r *parse.Redactor, m map[string]any, depth int) {
+	if depth > 32 {
+		return
+	}
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			if out, n := r.Redact(x); n > 0 {
+				m[k] = out
+			}
+		case map[string]any:
+			redactMap(r, x, depth+1)
+		case []any:
+			for i, e := range x {
+				if s, ok := e.(string); ok {
+					if out, n := r.Redact(s); n > 0 {
+						x[i] = out
+					}
+				}
+			}
+		}
+	}
+}
+
+func (c *compiler) sample(s *SampleSpec) (stageFunc, error) {
+	if s.Rate <= 0 || s.Rate > 1 {
+		return nil, fieldErr("rate", fmt.Errorf("%v is outside (0, 1]", s.Rate))
+	}
+	var key *path
+	if s.Key != "" {
+		p, err := parsePath(s.Key)
+		if err != nil {
+			return nil, fieldErr("key", err)
+		}
+		key = &p
+	}
+	limit := uint64(s.Rate * float64(^uint64(0)))
+	return func(ev *event.Event) error {
+		k := ev.ID
+		if key != nil {
+			if v, ok := key.getString(ev); ok {
+				k = v
+			}
+		}
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(k))
+		if mix(h.Sum64()) > limit {
+			return errDropped
+		}
+		return nil
+	}, nil
+}
+
+// mix is splitmix64's finaliser: FNV alone leaves the high bits of keys that
+// differ only at the end (req-1, req-2, …) nearly equal, and sampling
+// compares the whole value.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+var datasetRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,99}$`)
+
+func (c *compiler) route(s *RouteSpec) (stageFunc, error) {
+	if s.Dataset == "" && s.Subject == "" {
+		return nil, fieldErr("dataset", errors.New("give dataset, subject or both"))
+	}
+	if s.Dataset != "" && !datasetRE.MatchString(s.Dataset) {
+		return nil, fieldErr("dataset", fmt.Errorf("%q must be lowercase letters, digits, - or _ (it names indices)", s.Dataset))
+	}
+	if strings.ContainsAny(s.Subject, ".*> \t") {
+		return nil, fieldErr("subject", fmt.Errorf("%q must be one subject token", s.Subject))
+	}
+	return func(ev *event.Event) error {
+		if s.Dataset != "" {
+			ev.Dataset = s.Dataset
+		}
+		if s.Subject != "" {
+			ev.Subject = s.Subject
+		}
+		return nil
+	}, nil
+}
