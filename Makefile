@@ -2,11 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog
+MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog loadtest
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZ_TIME ?= 10s
+BENCH_EVENTS ?= 200000
+BENCH_RECORDS ?= 500000
 
 .PHONY: help
 help: ## list the targets
@@ -22,6 +24,7 @@ build: ## build every binary into build/bin
 	go build -o $(BIN)/jetlog ./cmd/jetlog
 	go build -o $(BIN)/enricher ./services/enricher
 	go build -o $(BIN)/indexer ./services/indexer
+	go build -o $(BIN)/gateway ./services/gateway
 
 .PHONY: run
 run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + the local OpenSearch
@@ -46,6 +49,11 @@ lint: vet ## go vet, plus staticcheck when it can be installed
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZ_TIME (default 10s)
 	@scripts/fuzz.sh $(FUZZ_TIME)
+
+.PHONY: bench
+bench: opensearch-up ## run the load-test harness (pipeline and gateway); writes loadtest/results/
+	go run ./loadtest/cmd/jetlog-bench -scenario pipeline -events $(BENCH_EVENTS)
+	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records $(BENCH_RECORDS)
 
 .PHONY: opensearch-up
 opensearch-up: ## build (first time) and start the local OpenSearch, wait until healthy

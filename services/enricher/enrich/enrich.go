@@ -66,7 +66,7 @@ func (c *Config) Validate() error {
 var Spec = worker.Spec[Config]{
 	Name:     "enricher",
 	Defaults: Defaults(),
-	Consumer: worker.ConsumerConfig{Stream: topology.RawStream, Subjects: []string{topology.RawSubjects}},
+	Consumer: worker.ConsumerConfig{Stream: topology.RawStream, Subjects: []string{topology.RawSubjects}, Concurrency: 2},
 	New: func(ctx context.Context, env *worker.Env, cfg *Config) (worker.BatchHandler, error) {
 		h, err := New(*cfg, env.Registry, env.Logger)
 		if err != nil {

@@ -53,8 +53,10 @@
 //
 // # Limits and malformed input
 //
-// The limits are the sink's ingest.Limits. Each refusal is logged with its
-// reason and counted in jetlog_gateway_requests_total{protocol="forward"}:
+// The limits are the sink's ingest.Limits. Each refusal is counted in
+// jetlog_gateway_requests_total{protocol="forward"} and logged with its
+// reason (repeats are rate-limited server-wide, with a count of what was
+// held back):
 //
 //   - A message over max_request_bytes (raw, or once decompressed), one
 //     with more entries than max_batch_records, one that is not valid

@@ -236,3 +236,21 @@ func TestLogLimiter(t *testing.T) {
 		t.Fatalf("allow = %v, %d; want true and 2 held back", ok, n)
 	}
 }
+
+// The YAML keys are the documented ones, durations read as Go durations,
+// and an unknown key is an error.
+func TestConfigYAML(t *testing.T) {
+	c := DefaultConfig()
+	in := []byte("listen: 0.0.0.0:24224\nshared_key: k\nself_hostname: gw\ntls: {cert_file: c.pem, key_file: k.pem}\nmax_connections: 10\nidle_timeout: 90s\nack_timeout: 1m\n")
+	if _, err := config.DecodeStrict("forward.yaml", in, &c); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Listen: "0.0.0.0:24224", SharedKey: "k", SelfHostname: "gw", TLS: TLS{CertFile: "c.pem", KeyFile: "k.pem"},
+		MaxConnections: 10, IdleTimeout: 90 * time.Second, AckTimeout: time.Minute}
+	if c != want {
+		t.Fatalf("decoded %+v, want %+v", c, want)
+	}
+	if _, err := config.DecodeStrict("forward.yaml", []byte("listn: x\n"), &c); err == nil {
+		t.Fatal("an unknown key was accepted")
+	}
+}

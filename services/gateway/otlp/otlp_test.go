@@ -526,6 +526,8 @@ func TestBusy(t *testing.T) {
 	if first != http.StatusServiceUnavailable {
 		t.Errorf("first request: status %d, want 503", first)
 	}
+	e.nats.Start() // so the recorder stops at once
+
 }
 
 func gzipped(t *testing.T, data []byte) []byte {

@@ -117,7 +117,7 @@ var Spec = worker.Spec[Config]{
 	Defaults: Defaults(),
 	Consumer: worker.ConsumerConfig{
 		Stream: topology.EnrichedStream, Subjects: []string{topology.EnrichedSubjects},
-		Batch: 1000, Concurrency: 2, Linger: 200 * time.Millisecond, AckWait: 30 * time.Second,
+		Batch: 5000, Concurrency: 2, Linger: 500 * time.Millisecond, AckWait: 30 * time.Second,
 		// OpenSearch being down is transient: never dead-letter for it.
 		Retry: worker.RetryPolicy{MaxDeliver: -1, Initial: time.Second, Max: 15 * time.Second},
 	},
@@ -197,6 +197,13 @@ func (ix *Indexer) EnsureTemplate(ctx context.Context) error {
 	return nil
 }
 
+// routing is the part of an event the indexer reads.
+type routing struct {
+	ID        string    `json:"id"`
+	Timestamp time.Time `json:"@timestamp"`
+	Dataset   string    `json:"dataset"`
+}
+
 // item is one message on its way into a bulk request.
 type item struct {
 	msg   int    // index in the batch
@@ -214,9 +221,15 @@ func (ix *Indexer) HandleBatch(ctx context.Context, batch []*worker.Msg) []error
 	res := make([]error, len(batch))
 	items := make([]item, 0, len(batch))
 	for i, m := range batch {
-		ev, err := event.Unmarshal(m.Data)
-		if err != nil {
-			res[i] = worker.Permanent(err)
+		// Only what routing needs is decoded; the document is sent as it
+		// came (json.Unmarshal still checks the whole of it is valid JSON).
+		var ev routing
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			res[i] = worker.Permanent(fmt.Errorf("decode event: %w", err))
+			continue
+		}
+		if ev.ID == "" {
+			res[i] = worker.Permanent(fmt.Errorf("decode event: %w", event.ErrNoID))
 			continue
 		}
 		if ev.Timestamp.IsZero() {
