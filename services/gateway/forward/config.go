@@ -26,6 +26,14 @@ type Config struct {
 	// MaxConnections bounds the open connections; one more is closed at
 	// once, and the client retries.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxBufferBytes bounds the bytes of messages being received and
+	// decoded across all connections (each connection's buffer beyond
+	// 16 KiB, and each message being decoded counted three times for its
+	// copy and decoded values). A connection that cannot get room within
+	// ack_timeout is closed and its client resends: a flood of senders
+	// waits instead of growing the heap. It must hold at least four
+	// messages of limits.max_request_bytes.
+	MaxBufferBytes int64 `yaml:"max_buffer_bytes"`
 	// IdleTimeout closes a connection that sends nothing for that long
 	// (clients keep theirs open and reconnect on demand).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -83,6 +91,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:         "127.0.0.1:24224",
 		MaxConnections: 1024,
+		MaxBufferBytes: 128 << 20,
 		IdleTimeout:    5 * time.Minute,
 		AckTimeout:     30 * time.Second,
 	}
@@ -93,6 +102,9 @@ func (c *Config) Validate() error {
 	var errs config.Errors
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs.Addf("listen", "%q is not host:port (%v); the forward protocol's port is 24224", c.Listen, err)
+	}
+	if c.MaxBufferBytes < 1<<20 {
+		errs.Addf("max_buffer_bytes", "%d is below 1 MiB", c.MaxBufferBytes)
 	}
 	if c.MaxConnections < 1 {
 		errs.Addf("max_connections", "%d: must be >= 1", c.MaxConnections)

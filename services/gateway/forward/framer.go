@@ -41,6 +41,10 @@ type framer struct {
 	limit      int
 	depth      int
 	beforeRead func(partial bool) error // arms deadlines; may refuse to read on
+	// reserve and release account buffer growth beyond the initial size
+	// against the server's budget; nil means unaccounted.
+	reserve func(n int64) error
+	release func(n int64)
 
 	buf        []byte
 	start, end int // unread bytes: buf[start:end]
@@ -94,6 +98,11 @@ func (f *framer) fill() error {
 			if grown <= len(f.buf) {
 				return &tooLargeError{limit: f.limit} // unreachable: the scanner refuses first
 			}
+			if f.reserve != nil {
+				if err := f.reserve(int64(grown - len(f.buf))); err != nil {
+					return err
+				}
+			}
 			nb := make([]byte, grown)
 			f.end = copy(nb, f.buf[f.start:f.end])
 			f.start, f.buf = 0, nb
@@ -121,6 +130,9 @@ func (f *framer) fill() error {
 func (f *framer) shrink() {
 	if len(f.buf) > shrinkAbove && f.end-f.start < shrinkBelow {
 		nb := make([]byte, max(initialBuffer, f.end-f.start))
+		if f.release != nil {
+			f.release(int64(len(f.buf) - len(nb)))
+		}
 		f.end = copy(nb, f.buf[f.start:f.end])
 		f.start, f.buf = 0, nb
 	}

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
+	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -49,13 +51,14 @@ var errStopping = errors.New("server stopping")
 // decodes what they send, hands the records to a Sink and acknowledges a
 // chunk only once every record of it is stored or refused for good.
 type Server struct {
-	cfg  Config
-	sink Sink
-	lim  ingest.Limits
-	m    *ingest.Metrics
-	log  *slog.Logger
-	tls  *tls.Config
-	host string
+	cfg    Config
+	budget *semaphore.Weighted // MaxBufferBytes, shared by every connection
+	sink   Sink
+	lim    ingest.Limits
+	m      *ingest.Metrics
+	log    *slog.Logger
+	tls    *tls.Config
+	host   string
 
 	// ctx is what publishing runs under; it is cancelled only when Stop's
 	// deadline passes, so a message being published when Stop is called
@@ -93,6 +96,9 @@ func New(cfg Config, sink Sink, m *ingest.Metrics, log *slog.Logger) (*Server, e
 	if err := lim.Validate(); err != nil {
 		return nil, fmt.Errorf("forward: sink limits: %w", err)
 	}
+	if need := 4 * int64(lim.MaxRequestBytes+readSlack); cfg.MaxBufferBytes < need {
+		return nil, fmt.Errorf("forward: %w: max_buffer_bytes %d must hold four messages of max_request_bytes (%d)", config.ErrInvalid, cfg.MaxBufferBytes, need)
+	}
 	tc, err := cfg.TLS.build()
 	if err != nil {
 		return nil, fmt.Errorf("forward: tls: %w", err)
@@ -111,7 +117,7 @@ func New(cfg Config, sink Sink, m *ingest.Metrics, log *slog.Logger) (*Server, e
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, sink: sink, lim: lim, m: m, log: log.With("component", "forward"), tls: tc, host: host,
+		cfg: cfg, budget: semaphore.NewWeighted(cfg.MaxBufferBytes), sink: sink, lim: lim, m: m, log: log.With("component", "forward"), tls: tc, host: host,
 		ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{},
 		quit: make(chan struct{}), done: make(chan struct{}),
 		retryLog: newLogLimiter(logEvery, 1), limitLog: newLogLimiter(logEvery, 1), badLog: newLogLimiter(logEvery, 20),
@@ -240,6 +246,7 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), timeout: s.cfg.IdleTimeout}
 		c.fr = newFramer(nc, s.lim.MaxRequestBytes, s.lim.MaxDepth, c.beforeRead)
+		c.fr.reserve, c.fr.release = c.reserve, c.release
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -260,6 +267,7 @@ type conn struct {
 
 	// Used by the connection's goroutine only.
 	timeout     time.Duration // read deadline of the next read
+	held        int64         // bytes of the server's budget this connection holds
 	interrupted bool          // Stop woke the connection in the middle of a message
 	warned      bool          // an undecodable entry was logged
 }
@@ -300,6 +308,7 @@ func (c *conn) serve() {
 	gauge.Inc()
 	defer func() {
 		_ = c.nc.Close()
+		c.release(c.held)
 		gauge.Dec()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
@@ -342,6 +351,12 @@ func (c *conn) readFailed(err error) {
 		c.refuse(err.Error(), 0)
 	case errors.Is(err, errTooDeep):
 		c.refuse(fmt.Sprintf("message nests deeper than %d levels, more than any record may (gateway.limits.max_depth is %d)", c.fr.depth, c.s.lim.MaxDepth), 0)
+	case errors.Is(err, errBusy):
+		c.s.m.Requests.WithLabelValues(Protocol, "retry").Inc()
+		if ok, n := c.s.retryLog.allow(); ok {
+			c.s.log.Warn("forward: no room to receive a message (max_buffer_bytes); closing the connection so the client resends",
+				"remote", c.remote, "max_buffer_bytes", c.s.cfg.MaxBufferBytes, "suppressed", n)
+		}
 	case errors.As(err, &ne) && ne.Timeout():
 		c.s.log.Debug("forward: closing an idle connection", "remote", c.remote, "idle_timeout", c.timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, errStopping), errors.Is(err, net.ErrClosed):
@@ -366,6 +381,17 @@ func (c *conn) refuse(reason string, bytes int) {
 // handle decodes, publishes and answers one message. It reports whether
 // the connection stays open.
 func (c *conn) handle(msg []byte) bool {
+	// The message, its copy and its decoded values live until the answer.
+	hold := 3 * int64(len(msg))
+	if err := c.reserve(hold); err != nil {
+		c.s.m.Requests.WithLabelValues(Protocol, "retry").Inc()
+		if ok, n := c.s.retryLog.allow(); ok {
+			c.s.log.Warn("forward: gateway busy decoding other messages; closing the connection without an ack so the client resends",
+				"remote", c.remote, "bytes", len(msg), "max_buffer_bytes", c.s.cfg.MaxBufferBytes, "suppressed", n)
+		}
+		return false
+	}
+	defer c.release(hold)
 	m, err := decodeMessage(msg, c.s.lim)
 	if err != nil {
 		c.refuse(err.Error(), len(msg))
@@ -408,6 +434,33 @@ func (c *conn) handle(msg []byte) bool {
 	}
 	ack := appendStr(appendStr(appendMap(nil, 1), "ack"), m.chunk)
 	return c.write(ack)
+}
+
+// errBusy: the server-wide buffer budget had no room in time.
+var errBusy = errors.New("forward: no room in max_buffer_bytes")
+
+// reserve takes n bytes of the server's buffer budget, waiting up to the
+// ack timeout.
+func (c *conn) reserve(n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.AckTimeout)
+	defer cancel()
+	if err := c.s.budget.Acquire(ctx, n); err != nil {
+		return errBusy
+	}
+	c.held += n
+	return nil
+}
+
+// release gives n bytes back to the budget.
+func (c *conn) release(n int64) {
+	if n <= 0 {
+		return
+	}
+	c.held -= n
+	c.s.budget.Release(n)
 }
 
 // write sends an answer within the ack timeout.

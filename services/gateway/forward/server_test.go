@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 	})
 	t.Run("address in use", func(t *testing.T) {
 		a := startServer(t, newSink(), nil, nil, nil)
-		b, err := New(Config{Listen: a.Addr().String(), MaxConnections: 1, IdleTimeout: time.Second, AckTimeout: time.Second}, newSink(), nil, nil)
+		b, err := New(Config{Listen: a.Addr().String(), MaxConnections: 1, MaxBufferBytes: 128 << 20, IdleTimeout: time.Second, AckTimeout: time.Second}, newSink(), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,12 +241,12 @@ func TestLogLimiter(t *testing.T) {
 // and an unknown key is an error.
 func TestConfigYAML(t *testing.T) {
 	c := DefaultConfig()
-	in := []byte("listen: 0.0.0.0:24224\nshared_key: k\nself_hostname: gw\ntls: {cert_file: c.pem, key_file: k.pem}\nmax_connections: 10\nidle_timeout: 90s\nack_timeout: 1m\n")
+	in := []byte("listen: 0.0.0.0:24224\nshared_key: k\nself_hostname: gw\ntls: {cert_file: c.pem, key_file: k.pem}\nmax_connections: 10\nmax_buffer_bytes: 67108864\nidle_timeout: 90s\nack_timeout: 1m\n")
 	if _, err := config.DecodeStrict("forward.yaml", in, &c); err != nil {
 		t.Fatal(err)
 	}
 	want := Config{Listen: "0.0.0.0:24224", SharedKey: "k", SelfHostname: "gw", TLS: TLS{CertFile: "c.pem", KeyFile: "k.pem"},
-		MaxConnections: 10, IdleTimeout: 90 * time.Second, AckTimeout: time.Minute}
+		MaxConnections: 10, MaxBufferBytes: 64 << 20, IdleTimeout: 90 * time.Second, AckTimeout: time.Minute}
 	if c != want {
 		t.Fatalf("decoded %+v, want %+v", c, want)
 	}

@@ -210,7 +210,8 @@ func TestMalformedRequests(t *testing.T) {
 func TestRefusesRetryablyWhenJetStreamIsDown(t *testing.T) {
 	e := setup(t, func(c *ingest.PublisherConfig) { c.AckTimeout = 2 * time.Second })
 	e.nats.Shutdown()
-	code, a, hdr := e.post(t, "/v1/ingest/web", "application/json", []byte(`{"msg":"x"}`))
+	// Several records: every one must be refused when the ack deadline passes.
+	code, a, hdr := e.post(t, "/v1/ingest/web", "application/json", []byte(`[{"msg":"x"},{"msg":"y"},{"msg":"z"}]`))
 	if code != 503 || hdr.Get("Retry-After") == "" || a.Accepted != 0 {
 		t.Errorf("got %d Retry-After=%q %+v, want 503 with Retry-After", code, hdr.Get("Retry-After"), a)
 	}

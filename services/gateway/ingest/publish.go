@@ -147,16 +147,16 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 		}
 		futs = append(futs, future{i: i, fut: f})
 	}
-	timeout := time.NewTimer(p.cfg.AckTimeout)
-	defer timeout.Stop()
+	// One deadline for the whole batch: once it passes, every record still
+	// unconfirmed is refused (a closed Done channel stays closed).
+	actx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
 	for _, f := range futs {
 		select {
 		case <-f.fut.Ok():
 		case err := <-f.fut.Err():
 			res[f.i] = classify(err)
-		case <-timeout.C:
-			res[f.i] = ErrUnavailable
-		case <-ctx.Done():
+		case <-actx.Done():
 			res[f.i] = ErrUnavailable
 		}
 	}

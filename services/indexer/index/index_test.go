@@ -207,3 +207,24 @@ func TestMappingConflictGoesToDLQAndNeighboursAreIndexed(t *testing.T) {
 		t.Errorf("documents: %d (ev-00010 present: %v), want the 20 good ones", len(docs), docs["ev-00010"] > 0)
 	}
 }
+
+func TestTemplateMapsGeoLocationsAsGeoPoints(t *testing.T) {
+	cl := testkit.OpenSearch(t)
+	prefix := testkit.IndexName(t, cl)
+	ix := newIndexer(t, cl, prefix)
+	n := testkit.StartNATS(t)
+	runIndexer(t, n, ix)
+	ev := goodEvent(1)
+	ev.Attributes["geo"] = map[string]any{"city_name": "London", "location": map[string]any{"lat": 51.5, "lon": -0.09}}
+	b, _ := ev.Marshal()
+	n.Publish("logs.enriched.web", ev.ID, b)
+	waitDocs(t, cl, prefix, 1)
+	resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{Indices: []string{prefix + "-*"},
+		Body: strings.NewReader(`{"query":{"geo_distance":{"distance":"5km","attributes.geo.location":{"lat":51.5,"lon":-0.1}}}}`)})
+	if err != nil {
+		t.Fatalf("geo_distance query: %v", err)
+	}
+	if len(resp.Hits.Hits) != 1 {
+		t.Errorf("geo_distance found %d documents, want 1", len(resp.Hits.Hits))
+	}
+}
