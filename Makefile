@@ -6,7 +6,7 @@ MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog l
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
-FUZZ_TIME ?= 10s
+FUZZ_TIME ?= 5s
 BENCH_EVENTS ?= 200000
 BENCH_RECORDS ?= 500000
 
@@ -47,7 +47,7 @@ lint: vet ## go vet, plus staticcheck when it can be installed
 	else echo "staticcheck not installable here; go vet only"; fi
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZ_TIME (default 10s)
+fuzz: ## run every fuzz target for FUZZ_TIME (default 5s; make fuzz FUZZ_TIME=1m for longer)
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
