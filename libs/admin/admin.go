@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -51,6 +52,16 @@ func New(listen string, reg *prometheus.Registry, log *slog.Logger) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	return s
+}
+
+// EnablePprof serves Go's profiles under /debug/pprof/, for measuring a
+// running process (keep the admin address on loopback or a private network).
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Handle adds a handler to the admin mux (for example a service's own API).

@@ -110,7 +110,7 @@ func (e *Event) SetAttr(k string, v any) {
 
 // Marshal encodes the event as JSON, the form it has on every JetStream
 // subject and in OpenSearch.
-func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
+func (e *Event) Marshal() ([]byte, error) { return e.AppendJSON(make([]byte, 0, 512)) }
 
 // Unmarshal decodes an event from its JSON form and checks it has an ID.
 func Unmarshal(data []byte) (*Event, error) {

@@ -55,6 +55,8 @@ type Runtime struct {
 type AdminConfig struct {
 	// Listen is host:port; "" disables the endpoints.
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiles under /debug/pprof/.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Validate checks the runtime configuration.
@@ -274,6 +276,9 @@ func Run[C any](ctx context.Context, spec Spec[C], cfg Config[C], log *slog.Logg
 	var adm *admin.Server
 	if cfg.Admin.Listen != "" {
 		adm = admin.New(cfg.Admin.Listen, reg, log)
+		if cfg.Admin.Pprof {
+			adm.EnablePprof()
+		}
 		adm.AddCheck("nats", NATSCheck(nc))
 		for n, c := range u.Checks() {
 			adm.AddCheck(n, c)

@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,3 +217,22 @@ func (p *Proc) Stop() {
 
 // MiB formats bytes.
 func MiB(b int64) float64 { return float64(b) / (1 << 20) }
+
+// profile saves a 5-second CPU profile of a process serving pprof on its
+// admin address, starting a second into the load.
+func profile(adminAddr, path string, log interface{ Info(string, ...any) }) {
+	time.Sleep(time.Second)
+	resp, err := http.Get("http://" + adminAddr + "/debug/pprof/profile?seconds=5")
+	if err != nil {
+		log.Info("profile failed", "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+	log.Info("profile written", "path", path)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,9 @@ type GatewayOptions struct {
 	ChunkSize   int
 	Repo        string
 	WorkDir     string
-	Log         *slog.Logger
+	// ProfileDir, when set, receives a CPU profile of the gateway under load.
+	ProfileDir string
+	Log        *slog.Logger
 }
 
 // GatewayReport holds the figures of one run.
@@ -98,8 +101,13 @@ func Gateway(ctx context.Context, o GatewayOptions) (*GatewayReport, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	adminAddr := "127.0.0.1:" + strconv.Itoa(adminPort)
 	gw, err := StartProc("gateway", bin, o.WorkDir, []string{"JETLOG_NATS__URL=" + n.URL()},
-		"-set", "admin.listen=", "-set", "http.enabled=false", "-set", "forward.listen="+addr)
+		"-set", "admin.listen="+adminAddr, "-set", fmt.Sprintf("admin.pprof=%v", o.ProfileDir != ""), "-set", "http.enabled=false", "-set", "forward.listen="+addr)
 	if err != nil {
 		return nil, err
 	}
@@ -107,18 +115,35 @@ func Gateway(ctx context.Context, o GatewayOptions) (*GatewayReport, error) {
 	if err := waitListening(ctx, addr); err != nil {
 		return nil, err
 	}
-	chunks := make(chan [][]byte)
-	go func() {
-		defer close(chunks)
-		for i := 0; i < len(recs); i += o.ChunkSize {
-			chunks <- recs[i:min(i+o.ChunkSize, len(recs))]
+	// Chunks are built before the clock starts, as the baseline's messages
+	// are: the measurement is the gateway's, not the client's msgpack.
+	type chunk struct {
+		id   string
+		n    int
+		data []byte
+	}
+	var built []chunk
+	for i := 0; i < len(recs); i += o.ChunkSize {
+		part := recs[i:min(i+o.ChunkSize, len(recs))]
+		id := fmt.Sprintf("c%d", len(built))
+		data, err := packedForward("bench.gw", part, base, id)
+		if err != nil {
+			return nil, err
 		}
-	}()
+		built = append(built, chunk{id: id, n: len(part), data: data})
+	}
+	chunks := make(chan chunk, len(built))
+	for _, c := range built {
+		chunks <- c
+	}
+	close(chunks)
+	if o.ProfileDir != "" {
+		go profile(adminAddr, filepath.Join(o.ProfileDir, "gateway.cpu.pprof"), o.Log)
+	}
 	var acked atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, o.Connections)
 	start := time.Now()
-	seq := atomic.Int64{}
 	for range o.Connections {
 		wg.Add(1)
 		go func() {
@@ -130,24 +155,18 @@ func Gateway(ctx context.Context, o GatewayOptions) (*GatewayReport, error) {
 			}
 			defer c.Close()
 			rd := bufio.NewReader(c)
-			for chunk := range chunks {
-				id := fmt.Sprintf("c%d", seq.Add(1))
-				msg, err := packedForward("bench.gw", chunk, base, id)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if _, err := c.Write(msg); err != nil {
+			for ch := range chunks {
+				if _, err := c.Write(ch.data); err != nil {
 					errs <- err
 					return
 				}
 				var ack map[string]string
 				_ = c.SetReadDeadline(time.Now().Add(time.Minute))
-				if err := msgpack.NewDecoder(rd).Decode(&ack); err != nil || ack["ack"] != id {
-					errs <- fmt.Errorf("chunk %s: ack %v, %v", id, ack, err)
+				if err := msgpack.NewDecoder(rd).Decode(&ack); err != nil || ack["ack"] != ch.id {
+					errs <- fmt.Errorf("chunk %s: ack %v, %v", ch.id, ack, err)
 					return
 				}
-				acked.Add(int64(len(chunk)))
+				acked.Add(int64(ch.n))
 			}
 		}()
 	}

@@ -111,6 +111,9 @@ func run(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	var adm *admin.Server
 	if cfg.Admin.Listen != "" {
 		adm = admin.New(cfg.Admin.Listen, reg, log)
+		if cfg.Admin.Pprof {
+			adm.EnablePprof()
+		}
 		adm.AddCheck("gateway", g.Ready)
 		if err := adm.Start(); err != nil {
 			return err

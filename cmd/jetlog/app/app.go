@@ -123,6 +123,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	if a.cfg.Admin.Listen != "" {
 		a.adm = admin.New(a.cfg.Admin.Listen, a.reg, a.log)
+		if a.cfg.Admin.Pprof {
+			a.adm.EnablePprof()
+		}
 		if a.gw != nil {
 			a.adm.AddCheck("gateway", a.gw.Ready)
 		}

@@ -27,6 +27,7 @@ func main() {
 	osURL := flag.String("opensearch", "http://127.0.0.1:9200", "OpenSearch node to measure against")
 	repo := flag.String("repo", ".", "repository root")
 	out := flag.String("out", "loadtest/results", "where to write the results")
+	prof := flag.String("profile", "", "write CPU profiles of the measured processes into this directory")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -47,7 +48,7 @@ func main() {
 		}
 		report, md = r, bench.PipelineMarkdown(r)
 	case "gateway":
-		r, err := bench.Gateway(ctx, bench.GatewayOptions{Records: *records, Repo: root, WorkDir: work, Log: log})
+		r, err := bench.Gateway(ctx, bench.GatewayOptions{Records: *records, Repo: root, WorkDir: work, ProfileDir: *prof, Log: log})
 		if err != nil {
 			fail(err)
 		}

@@ -9,6 +9,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -124,7 +125,10 @@ func (l *Limits) Check(rec *Record) error {
 		return l.checkEvent(rec.Event)
 	}
 	fields := 0
-	return l.walk(rec.Fields, "", 1, &fields)
+	if err := l.walk(rec.Fields, 1, &fields); err != nil {
+		return err.reject()
+	}
+	return nil
 }
 
 func (l *Limits) checkEvent(ev *event.Event) error {
@@ -134,49 +138,85 @@ func (l *Limits) checkEvent(ev *event.Event) error {
 			return err
 		}
 	}
-	if err := l.walk(ev.Resource, "resource.", 1, &fields); err != nil {
+	if err := l.walkTop(ev.Resource, "resource", &fields); err != nil {
 		return err
 	}
-	return l.walk(ev.Attributes, "attributes.", 1, &fields)
+	return l.walkTop(ev.Attributes, "attributes", &fields)
+}
+
+func (l *Limits) walkTop(v any, root string, fields *int) error {
+	if err := l.walk(v, 1, fields); err != nil {
+		return err.at(root).reject()
+	}
+	return nil
+}
+
+// walkError is a limit broken somewhere inside a record; the path to it is
+// built on the way back up, so a record within its limits costs no string
+// building at all.
+type walkError struct {
+	code, what string
+	path       []string // innermost first
+}
+
+func (e *walkError) at(key string) *walkError { e.path = append(e.path, key); return e }
+
+func (e *walkError) Error() string { return e.reject().Error() }
+
+func (e *walkError) reject() *RejectError {
+	p := make([]string, 0, len(e.path))
+	for i := len(e.path) - 1; i >= 0; i-- {
+		p = append(p, e.path[i])
+	}
+	return Rejectf(e.code, "%s", strings.ReplaceAll(e.what, "{path}", strings.Join(p, ".")))
 }
 
 // walk checks depth, field count and strings of a decoded value.
-func (l *Limits) walk(v any, path string, depth int, fields *int) error {
+func (l *Limits) walk(v any, depth int, fields *int) *walkError {
 	if depth > l.MaxDepth {
-		return Rejectf(ReasonTooDeep, "record nested deeper than %d levels at %s (set gateway.limits.max_depth)", l.MaxDepth, strings.TrimSuffix(path, "."))
+		return &walkError{code: ReasonTooDeep, what: fmt.Sprintf("record nested deeper than %d levels at {path} (set gateway.limits.max_depth)", l.MaxDepth)}
 	}
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
 			*fields++
 			if *fields > l.MaxFields {
-				return Rejectf(ReasonTooManyFields, "record has more than %d fields (set gateway.limits.max_fields)", l.MaxFields)
+				return &walkError{code: ReasonTooManyFields, what: fmt.Sprintf("record has more than %d fields (set gateway.limits.max_fields)", l.MaxFields)}
 			}
-			if err := checkString(k, path+"(key)"); err != nil {
-				return err
+			if code, what := stringProblem(k); code != "" {
+				return (&walkError{code: code, what: "a key under {path} " + what}).at(k)
 			}
-			if err := l.walk(e, path+k+".", depth+1, fields); err != nil {
-				return err
+			if err := l.walk(e, depth+1, fields); err != nil {
+				return err.at(k)
 			}
 		}
 	case []any:
 		for i, e := range x {
-			if err := l.walk(e, fmt.Sprintf("%s%d.", path, i), depth+1, fields); err != nil {
-				return err
+			if err := l.walk(e, depth+1, fields); err != nil {
+				return err.at(strconv.Itoa(i))
 			}
 		}
 	case string:
-		return checkString(x, strings.TrimSuffix(path, "."))
+		if code, what := stringProblem(x); code != "" {
+			return &walkError{code: code, what: "field {path} " + what}
+		}
 	}
 	return nil
 }
 
-func checkString(s, path string) error {
+func stringProblem(s string) (code, what string) {
 	if !utf8.ValidString(s) {
-		return Rejectf(ReasonInvalidUTF8, "field %s is not valid UTF-8", path)
+		return ReasonInvalidUTF8, "is not valid UTF-8"
 	}
 	if strings.IndexByte(s, 0) >= 0 {
-		return Rejectf(ReasonNULByte, "field %s contains a NUL byte", path)
+		return ReasonNULByte, "contains a NUL byte"
+	}
+	return "", ""
+}
+
+func checkString(s, path string) error {
+	if code, what := stringProblem(s); code != "" {
+		return Rejectf(code, "field %s %s", path, what)
 	}
 	return nil
 }
