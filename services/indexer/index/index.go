@@ -117,7 +117,7 @@ var Spec = worker.Spec[Config]{
 	Defaults: Defaults(),
 	Consumer: worker.ConsumerConfig{
 		Stream: topology.EnrichedStream, Subjects: []string{topology.EnrichedSubjects},
-		Batch: 5000, Concurrency: 2, Linger: 500 * time.Millisecond, AckWait: 30 * time.Second,
+		Batch: 2000, Concurrency: 2, Linger: 300 * time.Millisecond, AckWait: 30 * time.Second,
 		// OpenSearch being down is transient: never dead-letter for it.
 		Retry: worker.RetryPolicy{MaxDeliver: -1, Initial: time.Second, Max: 15 * time.Second},
 	},
