@@ -42,8 +42,8 @@ vet: ## go vet every module
 
 .PHONY: lint
 lint: vet ## go vet, plus staticcheck when it can be installed
-	@if go run honnef.co/go/tools/cmd/staticcheck@2026.1 -version >/dev/null 2>&1; then \
-		set -e; for m in $(MODULES); do (cd $$m && go run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...); done; \
+	@if go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -version >/dev/null 2>&1; then \
+		set -e; for m in $(MODULES); do (cd $$m && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...); done; \
 	else echo "staticcheck not installable here; go vet only"; fi
 
 .PHONY: fuzz

@@ -188,7 +188,7 @@ func readFile(t *testing.T, p string) string {
 func docs(cl *opensearchapi.Client, prefix string) int {
 	ctx := context.Background()
 	_, _ = cl.Indices.Refresh(ctx, &opensearchapi.IndicesRefreshReq{Index: []string{prefix + "-*"}})
-	resp, err := cl.Indices.Count(ctx, &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}, Params: opensearchapi.IndicesCountParams{AllowNoIndices: opensearchapi.ToPointer(true)}})
+	resp, err := cl.Indices.Count(ctx, &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}, Params: opensearchapi.IndicesCountParams{AllowNoIndices: new(true)}})
 	if err != nil {
 		return -1
 	}

@@ -71,7 +71,7 @@ func TestRawEventBecomesSearchable(t *testing.T) {
 		resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{
 			Indices: []string{prefix + "-*"},
 			Body:    strings.NewReader(`{"query":{"match":{"body":"declined"}}}`),
-			Params:  opensearchapi.SearchParams{AllowNoIndices: opensearchapi.ToPointer(true)},
+			Params:  opensearchapi.SearchParams{AllowNoIndices: new(true)},
 		})
 		if err != nil {
 			return false, err.Error()
@@ -226,7 +226,7 @@ func TestGatewayEventsAreSearchableExactlyOnce(t *testing.T) {
 			}
 			body, _ := json.Marshal(q)
 			resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{Indices: []string{prefix + "-*"}, Body: bytes.NewReader(body),
-				Params: opensearchapi.SearchParams{AllowNoIndices: opensearchapi.ToPointer(true)}})
+				Params: opensearchapi.SearchParams{AllowNoIndices: new(true)}})
 			if err != nil || len(resp.Hits.Hits) == 0 {
 				return out
 			}
@@ -291,7 +291,7 @@ func TestFluentBitNATSOutputIsIndexed(t *testing.T) {
 		_, _ = cl.Indices.Refresh(context.Background(), &opensearchapi.IndicesRefreshReq{Index: []string{prefix + "-*"}})
 		resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{Indices: []string{prefix + "-*"},
 			Body:   strings.NewReader(`{"query":{"term":{"source":"fb.web"}},"sort":["@timestamp"]}`),
-			Params: opensearchapi.SearchParams{AllowNoIndices: opensearchapi.ToPointer(true)}})
+			Params: opensearchapi.SearchParams{AllowNoIndices: new(true)}})
 		if err != nil {
 			return false, err.Error()
 		}

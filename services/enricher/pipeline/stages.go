@@ -50,7 +50,7 @@ func newParseInto(s ParseSpec) (parseInto, error) {
 			return parseInto{}, fieldErr("target", err)
 		}
 		if t.root != "attributes" && t.root != "resource" {
-			return parseInto{}, fieldErr("target", fmt.Errorf("%s must be under attributes. or resource.", s.Target))
+			return parseInto{}, fieldErr("target", fmt.Errorf("%s must be a path under attributes or resource", s.Target))
 		}
 		p.target = &t
 	}

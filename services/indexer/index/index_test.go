@@ -99,7 +99,7 @@ func docsByID(t *testing.T, cl *opensearchapi.Client, pattern string) map[string
 	resp, err := cl.Search(ctx, &opensearchapi.SearchReq{
 		Indices: []string{pattern},
 		Body:    strings.NewReader(`{"size":10000,"_source":false,"sort":["_doc"]}`),
-		Params:  opensearchapi.SearchParams{AllowNoIndices: opensearchapi.ToPointer(true)},
+		Params:  opensearchapi.SearchParams{AllowNoIndices: new(true)},
 	})
 	if err != nil {
 		// A just-created index answers 503 until its shard starts; callers poll.
