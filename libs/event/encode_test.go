@@ -23,9 +23,9 @@ func stdJSON(t testing.TB, e *Event) []byte {
 func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 120000000, time.UTC)
 	tests := map[string]*Event{
-		"empty":   {ID: "x"},
-		"full":    {ID: "a\"b", Timestamp: ts, ObservedTimestamp: ts.Add(time.Nanosecond), Body: "line\n\ttab \x01 é \xff\u2028 <&>", Severity: Severity{"WARN", 13}, TraceID: "t", SpanID: "s", Source: "web.a", Dataset: "web", Resource: map[string]any{"service.name": "web", "host.name": "h"}},
-		"values":  {ID: "v", Attributes: map[string]any{"i": int64(-3), "n": 7, "f": 0.5, "big": 1e21, "tiny": 1e-7, "neg": -2.5e-9, "whole": 3.0, "b": true, "nil": nil, "s": []any{"a", int64(1), map[string]any{"z": 1.25, "a": []any{}}}, "num": json.Number("12.50"), "when": ts}},
+		"empty":                {ID: "x"},
+		"full":                 {ID: "a\"b", Timestamp: ts, ObservedTimestamp: ts.Add(time.Nanosecond), Body: "line\n\ttab \x01 é \xff\u2028 <&>", Severity: Severity{"WARN", 13}, TraceID: "t", SpanID: "s", Source: "web.a", Dataset: "web", Resource: map[string]any{"service.name": "web", "host.name": "h"}},
+		"values":               {ID: "v", Attributes: map[string]any{"i": int64(-3), "n": 7, "f": 0.5, "big": 1e21, "tiny": 1e-7, "neg": -2.5e-9, "whole": 3.0, "b": true, "nil": nil, "s": []any{"a", int64(1), map[string]any{"z": 1.25, "a": []any{}}}, "num": json.Number("12.50"), "when": ts}},
 		"severity number only": {ID: "s", Severity: Severity{Number: 9}},
 	}
 	for name, e := range tests {

@@ -11,8 +11,21 @@ import (
 // ErrTooDeep is wrapped by Depth's error.
 var ErrTooDeep = errors.New("json nested too deep")
 
-// Depth returns an error wrapping ErrTooDeep when data nests objects and
-// arrays deeper than max. It does not validate the JSON otherwise.
+// DepthError says where data went past the depth limit.
+type DepthError struct {
+	Max    int // the limit
+	Offset int // the byte where nesting passed it
+}
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("%v: more than %d levels of objects and arrays at byte %d", ErrTooDeep, e.Max, e.Offset)
+}
+
+// Unwrap makes errors.Is(err, ErrTooDeep) true.
+func (e *DepthError) Unwrap() error { return ErrTooDeep }
+
+// Depth returns a *DepthError (wrapping ErrTooDeep) when data nests objects
+// and arrays deeper than max. It does not validate the JSON otherwise.
 func Depth(data []byte, max int) error {
 	depth, inStr, esc := 0, false, false
 	for i, c := range data {
@@ -31,7 +44,7 @@ func Depth(data []byte, max int) error {
 		case c == '{' || c == '[':
 			depth++
 			if depth > max {
-				return fmt.Errorf("%w: more than %d levels at byte %d", ErrTooDeep, max, i)
+				return &DepthError{Max: max, Offset: i}
 			}
 		case c == '}' || c == ']':
 			depth--

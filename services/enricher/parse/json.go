@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/jetlog/jetlog/libs/jsonscan"
 )
 
 // DefaultMaxDepth is the nesting limit JSON applies when it is given a
@@ -56,34 +58,13 @@ func JSON(s string, maxDepth int) (map[string]any, error) {
 	return m, nil
 }
 
-// checkJSONDepth rejects s when objects and arrays nest deeper than max. It
-// skips strings (honouring escapes) and validates nothing else: the decoder
-// does that afterwards, within a bounded depth.
+// checkJSONDepth rejects s when objects and arrays nest deeper than max
+// (jsonscan's linear scan: no recursion, whatever the input).
 func checkJSONDepth(s string, max int) error {
-	depth, inStr, esc := 0, false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case esc:
-			esc = false
-		case inStr:
-			switch c {
-			case '\\':
-				esc = true
-			case '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > max {
-				return fmt.Errorf("json: %w: more than %d levels of objects and arrays at byte %d (raise the stage's max_depth, or flatten the producer's output)",
-					ErrTooDeep, max, i)
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
+	var de *jsonscan.DepthError
+	if err := jsonscan.Depth([]byte(s), max); errors.As(err, &de) {
+		return fmt.Errorf("json: %w: more than %d levels of objects and arrays at byte %d (raise the stage's max_depth, or flatten the producer's output)",
+			ErrTooDeep, de.Max, de.Offset)
 	}
 	return nil
 }

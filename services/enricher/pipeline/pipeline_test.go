@@ -193,7 +193,9 @@ func TestWatchKeepsTheLastGoodSet(t *testing.T) {
 	failed := make(chan error, 10)
 	ctx, cancel := contextWithCancel()
 	defer cancel()
-	go func() { _ = Watch(ctx, dir, Options{}, discardLogger(), func(s *Set) { loaded <- s }, func(err error) { failed <- err }) }()
+	go func() {
+		_ = Watch(ctx, dir, Options{}, discardLogger(), func(s *Set) { loaded <- s }, func(err error) { failed <- err })
+	}()
 	time.Sleep(100 * time.Millisecond) // let the watcher register before the first write
 	if err := os.WriteFile(file, []byte("name: p\nstages: [{grok: {patterns: ['%{NOPE}']}}]\n"), 0o644); err != nil {
 		t.Fatal(err)

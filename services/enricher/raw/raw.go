@@ -86,7 +86,7 @@ func Decode(m Message, lim Limits) ([]*event.Event, error) {
 		if ev, ok := asEvent(data); ok {
 			return []*event.Event{ev}, nil
 		}
-		rec, err := decodeObject(data)
+		rec, err := event.DecodeFields(data)
 		if err != nil {
 			return nil, fmt.Errorf("malformed JSON object: %w", err)
 		}
@@ -123,20 +123,6 @@ func asEvent(data []byte) (*event.Event, bool) {
 	return ev, true
 }
 
-func decodeObject(data []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var rec map[string]any
-	if err := dec.Decode(&rec); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON value")
-	}
-	normalizeNumbers(rec)
-	return rec, nil
-}
-
 // decodeFluentBit reads Fluent Bit's nats output format:
 // [[1795575198.972944, {"tag": "app.web", "msg": "hi"}], …].
 func decodeFluentBit(m Message, src string, data []byte, lim Limits, now time.Time) ([]*event.Event, error) {
@@ -165,7 +151,7 @@ func decodeFluentBit(m Message, src string, data []byte, lim Limits, now time.Ti
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
-		rec, err := decodeObject(pair[1])
+		rec, err := event.DecodeFields(pair[1])
 		if err != nil {
 			return nil, fmt.Errorf("record %d: record is not a JSON object: %w", i, err)
 		}
@@ -183,26 +169,4 @@ func decodeFluentBit(m Message, src string, data []byte, lim Limits, now time.Ti
 		return nil, errors.New("empty record array")
 	}
 	return out, nil
-}
-
-// normalizeNumbers turns json.Number into int64 where exact, else float64,
-// so attributes have the types OpenSearch and rule authors expect.
-func normalizeNumbers(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalizeNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalizeNumbers(e)
-		}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	}
-	return v
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
@@ -225,7 +226,7 @@ func parseBulk(body []byte, defaultIndex string, lim ingest.Limits) ([]bulkItem,
 			items = append(items, it)
 			continue
 		}
-		fields, err := decodeObject(doc)
+		fields, err := event.DecodeFields(doc)
 		if err != nil {
 			it.err = ingest.Rejectf(ingest.ReasonMalformed, "failed to parse the document: %v", err)
 			items = append(items, it)

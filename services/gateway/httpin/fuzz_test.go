@@ -3,6 +3,7 @@ package httpin
 import (
 	"testing"
 
+	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -21,7 +22,7 @@ func FuzzJSONObjects(f *testing.F) {
 			t.Fatalf("%d records past the limit of 100", len(objs))
 		}
 		for _, o := range objs {
-			if m, err := decodeObject(o); err == nil && m == nil {
+			if m, err := event.DecodeFields(o); err == nil && m == nil {
 				t.Fatalf("decoded a nil record from %q", o)
 			}
 		}

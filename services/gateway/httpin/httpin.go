@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
@@ -96,7 +97,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i, raw := range objs {
-			fields, err := decodeObject(raw)
+			fields, err := event.DecodeFields(raw)
 			if err != nil {
 				pre = append(pre, Rejected{Index: i, Reason: err.Error()})
 				continue
