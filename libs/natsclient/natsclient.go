@@ -127,7 +127,11 @@ func Connect(cfg Config, name string, log *slog.Logger) (*nats.Conn, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectBufSize(-1), // publishes fail fast while disconnected instead of buffering unacked
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "err", err)
+			if err == nil { // closed on purpose
+				log.Debug("nats connection closed")
+				return
+			}
+			log.Warn("nats disconnected; reconnecting", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
