@@ -52,6 +52,20 @@ func (m *message) skip(format string, args ...any) {
 	}
 }
 
+// DecodeEntries decodes a msgpack stream of [time, record] entries, the
+// payload of PackedForward and the body Fluent Bit's http output sends with
+// its default msgpack format, into records of source tag. Entries that
+// cannot be decoded are left out: skipped counts them and why tells the
+// first reason. An error refuses the whole stream (too many entries).
+func DecodeEntries(tag string, stream []byte, lim ingest.Limits) (recs []ingest.Record, skipped int, why string, err error) {
+	m := &message{tag: tag}
+	if err := m.stream(stream, lim); err != nil {
+		return nil, 0, "", err
+	}
+	m.disambiguate()
+	return m.records, m.malformed, m.firstWhy, nil
+}
+
 // decodeMessage decodes one top-level msgpack value of the forward
 // protocol into records. Errors are *requestError: the message as a whole
 // is refused. An entry that cannot be decoded is counted in the message
@@ -191,6 +205,11 @@ func (m *message) packed(r *reader, hasOption bool, lim ingest.Limits) error {
 			m.skip("%s stream is corrupt after %d entries: %v", compressed, m.entries-1, corrupt)
 		}
 	}()
+	return m.stream(stream, lim)
+}
+
+// stream decodes a concatenated msgpack stream of [time, record] entries.
+func (m *message) stream(stream []byte, lim ingest.Limits) error {
 	for off := 0; off < len(stream); {
 		if m.entries >= lim.MaxBatchRecords {
 			return badRequestf("more than %d entries in one message, limit %d (set gateway.limits.max_batch_records)", lim.MaxBatchRecords, lim.MaxBatchRecords)

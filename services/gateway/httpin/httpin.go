@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
+	"github.com/jetlog/jetlog/services/gateway/forward"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -64,8 +65,8 @@ func source(r *http.Request) string {
 }
 
 // ingest accepts a JSON array of objects, one object, NDJSON, Fluent Bit's
-// json / json_lines / json_stream formats (a "date" field is the time), or
-// plain text (one record per line).
+// json / json_lines / json_stream formats (a "date" field is the time) and
+// its msgpack format, or plain text (one record per line).
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 	const protocol = "http"
 	lim := h.sink.Limits()
@@ -85,6 +86,19 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			recs = append(recs, ingest.Record{Source: src, Raw: []byte(line), Fields: map[string]any{"message": line}})
+		}
+	case strings.Contains(ct, "msgpack"):
+		// Fluent Bit's http output with its default format: a stream of
+		// [time, record] msgpack entries, as in PackedForward.
+		var skipped int
+		var why string
+		recs, skipped, why, err = forward.DecodeEntries(src, body, lim)
+		if err != nil {
+			badRequest(w, h.m, protocol, err, h.log)
+			return
+		}
+		if skipped > 0 {
+			pre = append(pre, Rejected{Index: -1, Reason: fmt.Sprintf("%d entries could not be decoded; the first: %s", skipped, why)})
 		}
 	case ct == "" || strings.Contains(ct, "json"):
 		if err := jsonscan.Depth(body, lim.MaxDepth+1); err != nil {
@@ -106,13 +120,13 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		h.m.Requests.WithLabelValues(protocol, "bad_request").Inc()
-		writeJSON(w, http.StatusUnsupportedMediaType, Answer{Error: fmt.Sprintf("unsupported Content-Type %q: send application/json, application/x-ndjson or text/plain", ct)})
+		writeJSON(w, http.StatusUnsupportedMediaType, Answer{Error: fmt.Sprintf("unsupported Content-Type %q: send application/json, application/x-ndjson, application/msgpack or text/plain", ct)})
 		return
 	}
 	res := h.sink.Publish(r.Context(), protocol, recs)
 	ans := Answer{Rejected: pre}
 	var retry error
-	idx := indexMap(len(recs)+len(pre), pre)
+	idx := indexMap(len(recs)+countIndexed(pre), pre)
 	for i, err := range res {
 		switch {
 		case err == nil:
@@ -135,6 +149,18 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 		h.m.Requests.WithLabelValues(protocol, "ok").Inc()
 		writeJSON(w, http.StatusOK, ans)
 	}
+}
+
+// countIndexed counts the refusals that stand for one record each (a
+// msgpack stream's summary of skipped entries has index -1).
+func countIndexed(pre []Rejected) int {
+	n := 0
+	for _, p := range pre {
+		if p.Index >= 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // indexMap maps the position of a published record back to its position in

@@ -19,6 +19,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchutil"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/testkit"
@@ -111,6 +112,9 @@ func TestIngestFormats(t *testing.T) {
 		{"fluent bit json", "/v1/ingest", "application/json", []byte(`[{"date":1795575198.972944,"log":"fb line","stream":"stdout"}]`), []string{"X-Fluent-Tag", "kube.app"}, 1},
 		{"fluent bit json_lines gzip", "/v1/ingest/fb", "application/json", gz("{\"date\":1795575199.5,\"log\":\"zipped\"}\n"), []string{"Content-Encoding", "gzip"}, 1},
 		{"plain text", "/v1/ingest/legacy", "text/plain", []byte("first line\nsecond line\n"), nil, 2},
+		// Fluent Bit's http output with its default format, msgpack: a
+		// stream of [time, record] entries.
+		{"fluent bit msgpack", "/v1/ingest", "application/msgpack", msgpackEntries(t, 1795575200, "mp line", "mp second"), []string{"X-Fluent-Tag", "kube.mp"}, 2},
 	}
 	total := 0
 	for _, c := range cases {
@@ -132,6 +136,9 @@ func TestIngestFormats(t *testing.T) {
 	}
 	if evs := got["logs.raw.legacy"]; len(evs) != 2 || evs[1].Body != "second line" {
 		t.Errorf("text records: %+v", evs)
+	}
+	if evs := got["logs.raw.kube.mp"]; len(evs) != 2 || evs[0].Body != "mp line" || !evs[0].Timestamp.Equal(time.Unix(1795575200, 0)) {
+		t.Errorf("msgpack records: %+v", evs)
 	}
 }
 
@@ -318,4 +325,19 @@ func TestBulkItemsReportEachDocument(t *testing.T) {
 		t.Errorf("index from path: %q", idx)
 	}
 	e.events(t, 3)
+}
+
+// msgpackEntries builds what Fluent Bit's http output sends with format
+// msgpack: concatenated [epoch_seconds, {"log": line}] arrays.
+func msgpackEntries(t *testing.T, ts int64, lines ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	for _, l := range lines {
+		e, err := msgpack.Marshal([]any{ts, map[string]any{"log": l}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(e)
+	}
+	return b.Bytes()
 }
