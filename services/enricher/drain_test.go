@@ -21,7 +21,7 @@ import (
 func TestSIGTERMDrainsTheBatchInFlight(t *testing.T) {
 	bin := testkit.BuildBinary(t, ".")
 	n := testkit.StartNATS(t)
-	const total = 30000
+	const total = 100000
 	for i := range total {
 		if _, err := n.JS.PublishAsync("logs.raw.drain", []byte(fmt.Sprintf(`{"msg":"line %d","level":"info"}`, i)), jetstream.WithMsgID(fmt.Sprint("in-", i))); err != nil {
 			t.Fatal(err)
