@@ -209,6 +209,8 @@ func (c *compiler) syslog(s *SyslogSpec) (stageFunc, error) {
 			return err
 		}
 		// The syslog header fills the event model; the rest is attributes.
+		// p is shared by every goroutine running this stage: change a copy.
+		p := p
 		if ts, ok := fields["timestamp"].(time.Time); ok {
 			ev.Timestamp = ts.UTC()
 			delete(fields, "timestamp")
