@@ -266,3 +266,31 @@ func sanitize(s string) string {
 	}
 	return s
 }
+
+// PublishMany publishes count messages made by msg, 1000 at a time, each
+// with its Nats-Msg-Id, and waits for every PubAck: a fast way to load a
+// stream that never outruns JetStream's async publish window.
+func (n *NATS) PublishMany(count int, msg func(i int) (subject, msgID string, data []byte)) {
+	n.t.Helper()
+	const window = 1000
+	for start := 0; start < count; start += window {
+		futs := make([]jetstream.PubAckFuture, 0, window)
+		for i := start; i < min(start+window, count); i++ {
+			subj, id, data := msg(i)
+			f, err := n.JS.PublishAsync(subj, data, jetstream.WithMsgID(id))
+			if err != nil {
+				n.t.Fatalf("testkit: publish %d: %v", i, err)
+			}
+			futs = append(futs, f)
+		}
+		for _, f := range futs {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				n.t.Fatalf("testkit: publish: %v", err)
+			case <-time.After(30 * time.Second):
+				n.t.Fatal("testkit: no PubAck in 30s")
+			}
+		}
+	}
+}

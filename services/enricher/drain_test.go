@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 )
@@ -22,16 +20,9 @@ func TestSIGTERMDrainsTheBatchInFlight(t *testing.T) {
 	bin := testkit.BuildBinary(t, ".")
 	n := testkit.StartNATS(t)
 	const total = 100000
-	for i := range total {
-		if _, err := n.JS.PublishAsync("logs.raw.drain", []byte(fmt.Sprintf(`{"msg":"line %d","level":"info"}`, i)), jetstream.WithMsgID(fmt.Sprint("in-", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-n.JS.PublishAsyncComplete():
-	case <-time.After(30 * time.Second):
-		t.Fatal("publishing the input took over 30s")
-	}
+	n.PublishMany(total, func(i int) (string, string, []byte) {
+		return "logs.raw.drain", fmt.Sprint("in-", i), []byte(fmt.Sprintf(`{"msg":"line %d","level":"info"}`, i))
+	})
 	env := []string{"JETLOG_NATS__URL=" + n.URL}
 	// With a 5-minute ack_wait, a message the first process kept without
 	// acknowledging or handing back would hold up the second one for
