@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
@@ -15,26 +14,18 @@ import (
 	"github.com/jetlog/jetlog/libs/logging"
 )
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
 // loadConfig parses the shared -config/-set flags and loads the file.
 func loadConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (app.Config, bool, int) {
-	file := fs.String("config", "", "YAML configuration file (see jetlog.example.yaml)")
-	check := fs.Bool("check-config", false, "validate the configuration and exit")
-	var sets multiFlag
-	fs.Var(&sets, "set", "override one setting, path=value (repeatable), e.g. -set indexer.consumer.batch=500")
+	flags := config.BindFlags(fs, "indexer.consumer.batch=500")
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, false, 2
 	}
 	cfg := app.Defaults()
-	if err := config.Load(config.Source{File: *file, EnvPrefix: "JETLOG_", Set: sets}, &cfg); err != nil {
+	if err := flags.Load(&cfg); err != nil {
 		fmt.Fprintf(stderr, "jetlog: %v\n", err)
 		return cfg, false, 2
 	}
-	return cfg, *check, -1
+	return cfg, flags.Check, -1
 }
 
 func runCmd(args []string, _ io.Reader, _, stderr io.Writer) int {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -162,10 +161,7 @@ func Main[C any](spec Spec[C]) {
 func Command[C any](spec Spec[C], args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("config", "", "YAML configuration file")
-	check := fs.Bool("check-config", false, "validate the configuration and exit")
-	var sets multiFlag
-	fs.Var(&sets, "set", "override one setting, path=value (repeatable), e.g. -set consumer.batch=100")
+	flags := config.BindFlags(fs, "consumer.batch=100")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [-config file.yaml] [-set path=value]... [-check-config]\n\n"+
 			"Settings come from defaults, then the file, then JETLOG_* environment variables\n"+
@@ -176,11 +172,11 @@ func Command[C any](spec Spec[C], args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg := DefaultConfig(spec)
-	if err := config.Load(config.Source{File: *file, EnvPrefix: "JETLOG_", Set: sets}, &cfg); err != nil {
+	if err := flags.Load(&cfg); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
 		return 2
 	}
-	if *check {
+	if flags.Check {
 		fmt.Fprintf(stderr, "%s: configuration is valid\n", spec.Name)
 		return 0
 	}
@@ -312,8 +308,3 @@ func NATSCheck(nc *nats.Conn) admin.Check {
 		return nil
 	}
 }
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

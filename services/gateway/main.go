@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -55,10 +54,7 @@ func main() { os.Exit(command(os.Args[1:], os.Stderr)) }
 func command(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("config", "", "YAML configuration file")
-	check := fs.Bool("check-config", false, "validate the configuration and exit")
-	var sets multiFlag
-	fs.Var(&sets, "set", "override one setting, path=value (repeatable), e.g. -set forward.listen=0.0.0.0:24224")
+	flags := config.BindFlags(fs, "forward.listen=0.0.0.0:24224")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,11 +63,11 @@ func command(args []string, stderr io.Writer) int {
 		Admin: worker.AdminConfig{Listen: "127.0.0.1:9465"}, Log: logging.Defaults(),
 		ShutdownTimeout: 30 * time.Second, Config: gateway.Defaults(),
 	}
-	if err := config.Load(config.Source{File: *file, EnvPrefix: "JETLOG_", Set: sets}, &cfg); err != nil {
+	if err := flags.Load(&cfg); err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return 2
 	}
-	if *check {
+	if flags.Check {
 		fmt.Fprintln(stderr, "gateway: configuration is valid")
 		return 0
 	}
@@ -133,8 +129,3 @@ func run(ctx context.Context, cfg fileConfig, log *slog.Logger) error {
 	errs = append(errs, nc.FlushTimeout(5*time.Second))
 	return errors.Join(errs...)
 }
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
