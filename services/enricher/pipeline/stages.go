@@ -79,6 +79,22 @@ func (p parseInto) store(ev *event.Event, fields map[string]any) error {
 	return nil
 }
 
+// stage makes the stage that reads p's field, parses it with fn and stores
+// the fields it returns.
+func (p parseInto) stage(fn func(in string) (map[string]any, error)) stageFunc {
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		fields, err := fn(in)
+		if err != nil {
+			return err
+		}
+		return p.store(ev, fields)
+	}
+}
+
 // fieldError is a compile error about one key of a stage.
 type fieldError struct {
 	key string
@@ -95,17 +111,7 @@ func (c *compiler) parseJSON(s *ParseSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(ev *event.Event) error {
-		in, err := p.input(ev)
-		if err != nil {
-			return err
-		}
-		fields, err := parse.JSON(in, c.maxDepth)
-		if err != nil {
-			return err
-		}
-		return p.store(ev, fields)
-	}, nil
+	return p.stage(func(in string) (map[string]any, error) { return parse.JSON(in, c.maxDepth) }), nil
 }
 
 func (c *compiler) parseLogfmt(s *ParseSpec) (stageFunc, error) {
@@ -113,17 +119,7 @@ func (c *compiler) parseLogfmt(s *ParseSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(ev *event.Event) error {
-		in, err := p.input(ev)
-		if err != nil {
-			return err
-		}
-		fields, err := parse.Logfmt(in)
-		if err != nil {
-			return err
-		}
-		return p.store(ev, fields)
-	}, nil
+	return p.stage(parse.Logfmt), nil
 }
 
 func (c *compiler) grok(s *GrokSpec) (stageFunc, error) {
@@ -142,18 +138,14 @@ func (c *compiler) grok(s *GrokSpec) (stageFunc, error) {
 		}
 		gs = append(gs, g)
 	}
-	return func(ev *event.Event) error {
-		in, err := p.input(ev)
-		if err != nil {
-			return err
-		}
+	return p.stage(func(in string) (map[string]any, error) {
 		for _, g := range gs {
 			if fields, ok := g.Parse(in); ok {
-				return p.store(ev, fields)
+				return fields, nil
 			}
 		}
-		return fmt.Errorf("no grok pattern matched %s", p.from)
-	}, nil
+		return nil, fmt.Errorf("no grok pattern matched %s", p.from)
+	}), nil
 }
 
 func (c *compiler) regex(s *RegexSpec) (stageFunc, error) {
@@ -168,17 +160,12 @@ func (c *compiler) regex(s *RegexSpec) (stageFunc, error) {
 	if re.NumSubexp() == 0 || len(re.SubexpNames()) == 0 || !hasNamed(re) {
 		return nil, fieldErr("pattern", errors.New("has no named group such as (?P<user>\\w+)"))
 	}
-	return func(ev *event.Event) error {
-		in, err := p.input(ev)
-		if err != nil {
-			return err
+	return p.stage(func(in string) (map[string]any, error) {
+		if fields, ok := parse.Regex(re, in); ok {
+			return fields, nil
 		}
-		fields, ok := parse.Regex(re, in)
-		if !ok {
-			return fmt.Errorf("pattern did not match %s", p.from)
-		}
-		return p.store(ev, fields)
-	}, nil
+		return nil, fmt.Errorf("pattern did not match %s", p.from)
+	}), nil
 }
 
 func hasNamed(re *regexp.Regexp) bool {
@@ -251,17 +238,7 @@ func (c *compiler) csv(s *CSVSpec) (stageFunc, error) {
 		}
 		delim = r
 	}
-	return func(ev *event.Event) error {
-		in, err := p.input(ev)
-		if err != nil {
-			return err
-		}
-		fields, err := parse.CSV(in, s.Columns, delim)
-		if err != nil {
-			return err
-		}
-		return p.store(ev, fields)
-	}, nil
+	return p.stage(func(in string) (map[string]any, error) { return parse.CSV(in, s.Columns, delim) }), nil
 }
 
 func (c *compiler) kv(s *KVSpec) (stageFunc, error) {
@@ -279,17 +256,12 @@ func (c *compiler) kv(s *KVSpec) (stageFunc, error) {
 	if pair == val {
 		return nil, fieldErr("value_separator", errors.New("must differ from pair_separator"))
 	}
-	return func(ev *event.Event) error {
-		in, err := p.input(ev)
-		if err != nil {
-			return err
+	return p.stage(func(in string) (map[string]any, error) {
+		if fields := parse.KV(in, pair, val); len(fields) > 0 {
+			return fields, nil
 		}
-		fields := parse.KV(in, pair, val)
-		if len(fields) == 0 {
-			return fmt.Errorf("no key%svalue pairs in %s", val, p.from)
-		}
-		return p.store(ev, fields)
-	}, nil
+		return nil, fmt.Errorf("no key%svalue pairs in %s", val, p.from)
+	}), nil
 }
 
 func location(tz string) (*time.Location, error) {
