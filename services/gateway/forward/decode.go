@@ -449,7 +449,7 @@ func decompress(algo string, p []byte, limit int) (out []byte, corrupt, err erro
 	for idle := 0; ; {
 		if len(out) == cap(out) {
 			if cap(out) > limit {
-				return nil, nil, badRequestf("%s stream inflates to more than %s (set gateway.limits.max_request_bytes)", algo, size(limit))
+				return nil, nil, badRequestf("%s stream inflates to more than %s (set gateway.limits.max_request_bytes)", algo, ingest.FormatBytes(limit))
 			}
 			out = append(make([]byte, 0, min(2*cap(out), limit+1)), out...)
 		}

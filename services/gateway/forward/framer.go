@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
 // Buffer sizes of a connection's reader.
@@ -22,7 +24,7 @@ var errIncomplete = errors.New("connection closed in the middle of a message (tr
 type tooLargeError struct{ limit int }
 
 func (e *tooLargeError) Error() string {
-	return fmt.Sprintf("message larger than %s (set gateway.limits.max_request_bytes)", size(e.limit))
+	return fmt.Sprintf("message larger than %s (set gateway.limits.max_request_bytes)", ingest.FormatBytes(e.limit))
 }
 
 // framer cuts a connection's byte stream into top-level msgpack values. It
@@ -136,15 +138,4 @@ func (f *framer) shrink() {
 		f.end = copy(nb, f.buf[f.start:f.end])
 		f.start, f.buf = 0, nb
 	}
-}
-
-// size formats a byte count for a person.
-func size(n int) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

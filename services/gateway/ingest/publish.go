@@ -138,7 +138,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 			res[i] = Rejectf(ReasonMalformed, "cannot encode record as an event: %v", err)
 			continue
 		}
-		subject, _ := Subject(p.cfg.SubjectPrefix, ev.Source)
+		subject := p.cfg.SubjectPrefix + ev.Source // toEvent made the source subject-safe
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{ev.ID}}}
 		f, err := p.js.PublishMsgAsync(msg)
 		if err != nil {

@@ -114,7 +114,7 @@ func IsReject(err error) bool {
 // Check returns a RejectError when rec breaks a limit.
 func (l *Limits) Check(rec *Record) error {
 	if len(rec.Raw) > l.MaxRecordBytes {
-		return Rejectf(ReasonTooLarge, "record too large: %s, limit %s (set gateway.limits.max_record_bytes)", size(len(rec.Raw)), size(l.MaxRecordBytes))
+		return Rejectf(ReasonTooLarge, "record too large: %s, limit %s (set gateway.limits.max_record_bytes)", FormatBytes(len(rec.Raw)), FormatBytes(l.MaxRecordBytes))
 	}
 	if !rec.Time.IsZero() {
 		if _, err := event.ParseTime(rec.Time); err != nil {
@@ -221,7 +221,8 @@ func checkString(s, path string) error {
 	return nil
 }
 
-func size(n int) string {
+// FormatBytes writes a byte count for a person: "2.1 MiB", "12.0 KiB", "80 B".
+func FormatBytes(n int) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
