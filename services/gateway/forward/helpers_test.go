@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
+	"github.com/jetlog/jetlog/services/gateway/ingest/ingesttest"
 )
 
 // env is a forward server in front of the real publisher and a private
@@ -43,22 +42,11 @@ type env struct {
 // not nil, adjust the defaults.
 func newEnv(t *testing.T, cfg func(*Config), pcfg func(*ingest.PublisherConfig)) *env {
 	t.Helper()
-	n := testkit.StartNATS(t)
-	nc, _ := n.Connect()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pc := ingest.DefaultPublisherConfig()
-	if pcfg != nil {
-		pcfg(&pc)
-	}
-	m := ingest.NewMetrics(prometheus.NewRegistry())
-	pub := ingest.NewPublisher(js, pc, m, log)
-	e := &env{n: n, pub: pub, m: m, logs: logs, raw: testkit.Record(t, n.JS, topology.RawStream)}
-	e.srv = startServer(t, pub, m, log, cfg)
+	ie := ingesttest.Start(t, log, pcfg)
+	e := &env{n: ie.NATS, pub: ie.Publisher, m: ie.Metrics, logs: logs, raw: testkit.Record(t, ie.NATS.JS, topology.RawStream)}
+	e.srv = startServer(t, ie.Publisher, ie.Metrics, log, cfg)
 	return e
 }
 

@@ -14,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchutil"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/jetlog/jetlog/libs/event"
@@ -26,6 +24,7 @@ import (
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/services/gateway/httpin"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
+	"github.com/jetlog/jetlog/services/gateway/ingest/ingesttest"
 )
 
 type env struct {
@@ -36,23 +35,12 @@ type env struct {
 
 func setup(t *testing.T, mut func(*ingest.PublisherConfig)) *env {
 	t.Helper()
-	n := testkit.StartNATS(t)
-	nc, _ := n.Connect()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := ingest.DefaultPublisherConfig()
-	if mut != nil {
-		mut(&cfg)
-	}
-	m := ingest.NewMetrics(prometheus.NewRegistry())
-	pub := ingest.NewPublisher(js, cfg, m, nil)
+	ie := ingesttest.Start(t, nil, mut)
 	mux := http.NewServeMux()
-	httpin.New(pub, m, nil).Register(mux)
+	httpin.New(ie.Publisher, ie.Metrics, nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{nats: n, srv: srv, raw: testkit.Record(t, n.JS, topology.RawStream)}
+	return &env{nats: ie.NATS, srv: srv, raw: testkit.Record(t, ie.NATS.JS, topology.RawStream)}
 }
 
 func (e *env) post(t *testing.T, path, ctype string, body []byte, hdr ...string) (int, httpin.Answer, http.Header) {

@@ -36,6 +36,7 @@ import (
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
+	"github.com/jetlog/jetlog/services/gateway/ingest/ingesttest"
 	"github.com/jetlog/jetlog/services/gateway/otlp"
 )
 
@@ -51,25 +52,13 @@ type env struct {
 // /v1/logs; mut adjusts the publisher's configuration.
 func setup(t *testing.T, mut func(*ingest.PublisherConfig)) *env {
 	t.Helper()
-	n := testkit.StartNATS(t)
-	nc, _ := n.Connect()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := ingest.DefaultPublisherConfig()
-	if mut != nil {
-		mut(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	m := ingest.NewMetrics(reg)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pub := ingest.NewPublisher(js, cfg, m, logger)
+	ie := ingesttest.Start(t, logger, mut)
 	mux := http.NewServeMux()
-	mux.Handle(otlp.Path, otlp.NewHandler(pub, logger, m))
+	mux.Handle(otlp.Path, otlp.NewHandler(ie.Publisher, logger, ie.Metrics))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{nats: n, srv: srv, m: m, reg: reg}
+	return &env{nats: ie.NATS, srv: srv, m: ie.Metrics, reg: ie.Registry}
 }
 
 // record starts recording LOGS_RAW. (Tests that stop JetStream do without:
