@@ -92,14 +92,11 @@ func Pipeline(ctx context.Context, o PipelineOptions) (*PipelineReport, error) {
 	o.Log.Info("raw _bulk", "docs_per_sec", int(r.RawBulkDocsSec))
 
 	// End to end: enricher + indexer processes over a pre-loaded raw stream.
-	n, err := StartNATS(ctx)
+	n, err := preloaded(ctx, evs)
 	if err != nil {
 		return nil, err
 	}
 	defer n.Close()
-	if _, err := n.PublishAll(ctx, evs, func(ev RawEvent) string { return topology.RawPrefix + ev.Source }, func(ev RawEvent) []byte { return ev.Data }); err != nil {
-		return nil, err
-	}
 	env := []string{"JETLOG_NATS__URL=" + n.URL()}
 	start := time.Now()
 	ix, err := StartProc("indexer", indexerBin, o.WorkDir, env, "-set", "admin.listen=", "-set", "opensearch.urls=["+o.OpenSearchURL+"]", "-set", "index_prefix="+jlPrefix)
@@ -264,17 +261,28 @@ func cleanup(cl *opensearchapi.Client, prefixes ...string) {
 	}
 }
 
+// preloaded starts an embedded NATS whose LOGS_RAW already holds evs, each
+// on logs.raw.<source> with its id, as shippers would have left them.
+func preloaded(ctx context.Context, evs []RawEvent) (*NATS, error) {
+	n, err := StartNATS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.PublishAll(ctx, evs, func(ev RawEvent) string { return topology.RawPrefix + ev.Source }, func(ev RawEvent) []byte { return ev.Data }); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
 // passthrough consumes the raw events and republishes each one with its id,
 // acking after the PubAcks: what an enricher with no work to do costs.
 func passthrough(ctx context.Context, evs []RawEvent) (float64, error) {
-	n, err := StartNATS(ctx)
+	n, err := preloaded(ctx, evs)
 	if err != nil {
 		return 0, err
 	}
 	defer n.Close()
-	if _, err := n.PublishAll(ctx, evs, func(ev RawEvent) string { return topology.RawPrefix + ev.Source }, func(ev RawEvent) []byte { return ev.Data }); err != nil {
-		return 0, err
-	}
 	cons, err := n.JS.CreateOrUpdateConsumer(ctx, topology.RawStream, jetstreamConsumer("passthrough"))
 	if err != nil {
 		return 0, err
@@ -313,14 +321,11 @@ func passthrough(ctx context.Context, evs []RawEvent) (float64, error) {
 
 // enricherAlone runs the enricher process over the pre-loaded raw events.
 func enricherAlone(ctx context.Context, o PipelineOptions, bin string, evs []RawEvent) (float64, error) {
-	n, err := StartNATS(ctx)
+	n, err := preloaded(ctx, evs)
 	if err != nil {
 		return 0, err
 	}
 	defer n.Close()
-	if _, err := n.PublishAll(ctx, evs, func(ev RawEvent) string { return topology.RawPrefix + ev.Source }, func(ev RawEvent) []byte { return ev.Data }); err != nil {
-		return 0, err
-	}
 	start := time.Now()
 	en, err := StartProc("enricher-alone", bin, o.WorkDir, []string{"JETLOG_NATS__URL=" + n.URL()},
 		"-set", "admin.listen=", "-set", "pipelines_dir="+filepath.Join(o.Repo, "pipelines"))
