@@ -11,7 +11,10 @@ for mod in libs services/* cmd/*; do
 	for pkg in $pkgs; do
 		for target in $(cd "$mod" && grep -h '^func Fuzz' "$pkg"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
 			echo "== fuzz $mod/${pkg#./} $target ($time)"
-			(cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg" >/dev/null)
+			out=$(cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg" 2>&1) || {
+				printf '%s\n' "$out" | tail -40 >&2
+				exit 1
+			}
 		done
 	done
 done
