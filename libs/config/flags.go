@@ -28,8 +28,12 @@ func BindFlags(fs *flag.FlagSet, example string) *Flags {
 
 // Load fills dst from the file, JETLOG_* variables and -set flags, in that
 // order (see Load).
-func (f *Flags) Load(dst any) error {
-	return Load(Source{File: f.File, EnvPrefix: EnvPrefix, Set: f.sets}, dst)
+func (f *Flags) Load(dst any) error { return Load(f.Source(), dst) }
+
+// Source is where the flags say configuration comes from: the file, the
+// JETLOG_* environment and the -set overrides.
+func (f *Flags) Source() Source {
+	return Source{File: f.File, EnvPrefix: EnvPrefix, Set: append([]string(nil), f.sets...)}
 }
 
 // setFlag collects repeated -set values.

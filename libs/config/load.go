@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -31,21 +34,46 @@ type Source struct {
 	// Set holds "path=value" overrides from the command line, such as
 	// "consumer.batch=500"; values are YAML, so "[a, b]" is a list.
 	Set []string
+	// Warn receives a message for each environment variable with the
+	// prefix that names no key (Kubernetes sets JETLOG_PORT and the like
+	// for a Service named jetlog); nil logs it with slog's default logger.
+	// Such a variable is skipped, never fatal.
+	Warn func(msg string)
 }
 
 // Load fills dst (which holds the defaults) from src and validates it when dst
 // has a Validate() error method. Every error wraps ErrInvalid.
 func Load(src Source, dst any) error {
+	root, err := Decode(src, dst)
+	if err != nil {
+		return err
+	}
+	v, ok := dst.(interface{ Validate() error })
+	if !ok {
+		return nil
+	}
+	return Locate(src.File, root, v.Validate())
+}
+
+// Decode is Load without the validation: it fills dst from src and returns
+// the file's node tree (nil without a file), so the caller can validate and
+// give each error its line with Locate.
+func Decode(src Source, dst any) (*yaml.Node, error) {
 	var root *yaml.Node
 	if src.File != "" {
 		data, err := os.ReadFile(src.File)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if root, err = DecodeStrict(src.File, data, dst); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	warn := src.Warn
+	if warn == nil {
+		warn = func(msg string) { slog.Warn(msg) }
+	}
+	typ := reflect.TypeOf(dst)
 	if src.EnvPrefix != "" {
 		env := src.Environ
 		if env == nil {
@@ -58,25 +86,83 @@ func Load(src Source, dst any) error {
 				continue
 			}
 			path := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, src.EnvPrefix), "__", "."))
+			if !KnownPath(typ, path) {
+				warn(fmt.Sprintf("environment variable %s names no configuration key (%s); ignored", k, path))
+				continue
+			}
 			if err := override(path, v, dst); err != nil {
-				return fmt.Errorf("%w: environment %s: %v", ErrInvalid, k, err)
+				return nil, fmt.Errorf("%w: environment %s: %v", ErrInvalid, k, err)
 			}
 		}
 	}
 	for _, s := range src.Set {
 		path, v, ok := strings.Cut(s, "=")
 		if !ok || path == "" {
-			return fmt.Errorf("%w: --set %q: want path=value", ErrInvalid, s)
+			return nil, fmt.Errorf("%w: --set %q: want path=value", ErrInvalid, s)
 		}
 		if err := override(path, v, dst); err != nil {
-			return fmt.Errorf("%w: --set %s: %v", ErrInvalid, path, err)
+			return nil, fmt.Errorf("%w: --set %s: %v", ErrInvalid, path, err)
 		}
 	}
-	v, ok := dst.(interface{ Validate() error })
-	if !ok {
-		return nil
+	return root, nil
+}
+
+// KnownPath reports whether path ("indexer.consumer.batch") names a key of
+// the YAML form of t: a struct field by its yaml tag (inline fields
+// included), anything below a map or a yaml.Node, and nothing below a
+// scalar or a list.
+func KnownPath(t reflect.Type, path string) bool {
+	parts := strings.Split(path, ".")
+	for len(parts) > 0 {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == reflect.TypeFor[yaml.Node]() || t.Kind() == reflect.Map || t.Kind() == reflect.Interface {
+			return true
+		}
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		f, ok := yamlField(t, parts[0])
+		if !ok {
+			return false
+		}
+		t, parts = f, parts[1:]
 	}
-	return Locate(src.File, root, v.Validate())
+	return true
+}
+
+// yamlField finds the field of struct t that YAML calls key.
+func yamlField(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(","+opts+",", ",inline,") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if got, ok := yamlField(ft, key); ok {
+					return got, true
+				}
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 // DecodeStrict decodes one YAML document into dst, refusing unknown keys, and
@@ -205,4 +291,68 @@ func LineOf(root *yaml.Node, path string) int {
 		line = n.Line
 	}
 	return line
+}
+
+// Leaves returns the path of every leaf key of the YAML form of t, in field
+// order: struct fields are walked (inline ones included); maps, lists,
+// scalars and durations are leaves; yaml.Node fields (sections checked
+// elsewhere) are skipped. Tests use it to check an example file lists every
+// key.
+func Leaves(t reflect.Type) []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == reflect.TypeFor[yaml.Node]() {
+			return
+		}
+		if t.Kind() != reflect.Struct || t == reflect.TypeFor[time.Time]() {
+			out = append(out, prefix)
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || (!f.IsExported() && !f.Anonymous) {
+				continue
+			}
+			if strings.Contains(","+opts+",", ",inline,") {
+				walk(f.Type, prefix)
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			p := name
+			if prefix != "" {
+				p = prefix + "." + name
+			}
+			walk(f.Type, p)
+		}
+	}
+	walk(t, "")
+	return out
+}
+
+// HasPath reports whether the YAML tree root sets path ("a.b.c").
+func HasPath(root *yaml.Node, path string) bool {
+	n := root
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, key := range strings.Split(path, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == key {
+				next = n.Content[j+1]
+			}
+		}
+		n = next
+	}
+	return n != nil
 }
