@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog loadtest
+MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog loadtest examples
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m

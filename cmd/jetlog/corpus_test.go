@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
 	"github.com/jetlog/jetlog/libs/dlq"
+	"github.com/jetlog/jetlog/libs/host"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 )
@@ -39,20 +40,20 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := app.Defaults()
+	cfg := app.NewConfig()
 	cfg.NATS.Server.Listen = "127.0.0.1:0"
 	cfg.NATS.Server.StoreDir = t.TempDir()
-	cfg.Admin.Listen = ""
-	cfg.Gateway.HTTP.Listen = "127.0.0.1:0"
-	cfg.Gateway.Forward.Enabled = false
+	cfg.Admin.Enabled = false
+	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
+	app.Gateway(cfg).Forward.Enabled = false
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
-	cfg.Enricher.Settings.PipelinesDir = pipelines
+	app.Enricher(cfg).Settings.PipelinesDir = pipelines
 	prefix := testkit.IndexName(t, cl)
-	cfg.Indexer.Settings.IndexPrefix = prefix
+	app.Indexer(cfg).Settings.IndexPrefix = prefix
 	t.Cleanup(func() {
 		_, _ = cl.IndexTemplate.Delete(context.Background(), opensearchapi.IndexTemplateDeleteReq{IndexTemplate: prefix})
 	})
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Stop(context.Background()) })
-	gw := "http://" + a.GatewayHTTPAddr()
+	gw := "http://" + app.GatewayOf(a).HTTPAddr()
 	post := func(path, ctype, body string) int {
 		t.Helper()
 		resp, err := http.Post(gw+path, ctype, strings.NewReader(body))

@@ -1,6 +1,8 @@
 // Package admin serves a process's operational endpoints: /metrics for
-// Prometheus, /healthz (the process is alive) and /readyz (it can do its
-// work: NATS connected, OpenSearch reachable, …).
+// Prometheus, /healthz (the process is alive), /readyz (it can do all its
+// work: NATS connected, OpenSearch reachable, …) and /readyz/<component>
+// (one component can do its work: the probe for a role, so that an
+// OpenSearch outage does not take the gateway out of service).
 package admin
 
 import (
@@ -32,6 +34,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks map[string]Check
+	owner  map[string]string // check name → component ("" for the process)
 	srv    *http.Server
 	ln     net.Listener
 	done   chan struct{}
@@ -44,13 +47,14 @@ func New(listen string, reg *prometheus.Registry, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{listen: listen, log: log, reg: reg, mux: http.NewServeMux(), checks: map[string]Check{}}
+	s := &Server{listen: listen, log: log, reg: reg, mux: http.NewServeMux(), checks: map[string]Check{}, owner: map[string]string{}}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.HandleFunc("GET /readyz/{component}", s.ready)
 	return s
 }
 
@@ -67,29 +71,55 @@ func (s *Server) EnablePprof() {
 // Handle adds a handler to the admin mux (for example a service's own API).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// AddCheck registers a readiness check under name.
-func (s *Server) AddCheck(name string, c Check) {
+// AddCheck registers a readiness check of the whole process under name
+// (reported by /readyz and by every /readyz/<component>).
+func (s *Server) AddCheck(name string, c Check) { s.AddComponentCheck("", name, c) }
+
+// AddComponentCheck registers a readiness check of a component, reported as
+// "<component>/<name>" (or "<component>" when name is empty) by /readyz and
+// by /readyz/<component>.
+func (s *Server) AddComponentCheck(component, name string, c Check) {
+	full := name
+	switch {
+	case component != "" && name == "":
+		full = component
+	case component != "":
+		full = component + "/" + name
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.checks[name] = c
+	s.checks[full] = c
+	s.owner[full] = component
 }
 
-// Ready runs every check and returns their results by name ("ok" or the
-// reason), and whether all passed.
-func (s *Server) Ready(ctx context.Context) (map[string]string, bool) {
+// Ready runs the checks of component (every check when component is "":
+// the process's own and every component's) and returns their results by
+// name ("ok" or the reason), and whether all passed. It returns nil, false
+// for a component that has no checks.
+func (s *Server) Ready(ctx context.Context, component string) (map[string]string, bool) {
 	s.mu.Lock()
 	names := make([]string, 0, len(s.checks))
-	for n := range s.checks {
-		names = append(names, n)
+	found := component == ""
+	for n, o := range s.owner {
+		if component == "" || o == "" || o == component {
+			names = append(names, n)
+		}
+		found = found || o == component
 	}
 	checks := s.checks
 	s.mu.Unlock()
+	if !found {
+		return nil, false
+	}
 	sort.Strings(names)
 	out := make(map[string]string, len(names))
 	ok := true
 	for _, n := range names {
+		s.mu.Lock()
+		check := checks[n]
+		s.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := checks[n](cctx)
+		err := check(cctx)
 		cancel()
 		if err != nil {
 			out[n] = err.Error()
@@ -102,8 +132,14 @@ func (s *Server) Ready(ctx context.Context) (map[string]string, bool) {
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	res, ok := s.Ready(r.Context())
+	comp := r.PathValue("component")
+	res, ok := s.Ready(r.Context(), comp)
 	w.Header().Set("Content-Type", "application/json")
+	if res == nil && comp != "" {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": "no component " + comp + " runs in this process"})
+		return
+	}
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}

@@ -137,13 +137,19 @@ func (p *Process) Wait(timeout time.Duration) int {
 // of name whose labels include every label given as "k=v".
 func (p *Process) Metric(name string, labels ...string) float64 {
 	p.t.Helper()
-	resp, err := http.Get("http://" + p.Admin + "/metrics")
+	return SumMetric(Scrape(p.t, p.Admin), name, labels...)
+}
+
+// Scrape returns the /metrics exposition of the admin endpoints at addr.
+func Scrape(t testing.TB, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		p.t.Fatalf("testkit: scrape: %v", err)
+		t.Fatalf("testkit: scrape: %v", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return SumMetric(string(body), name, labels...)
+	return string(body)
 }
 
 // SumMetric sums the samples of name in a Prometheus text exposition whose

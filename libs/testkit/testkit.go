@@ -43,7 +43,7 @@ func StartNATS(t testing.TB) *NATS {
 	n.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topology.Ensure(ctx, n.JS, topology.DefaultLimits()); err != nil {
+	if err := topology.Ensure(ctx, n.JS, topology.Defaults(), nil); err != nil {
 		t.Fatalf("testkit: ensure topology: %v", err)
 	}
 	t.Cleanup(n.Stop)

@@ -1,15 +1,35 @@
-// Package topology declares jetlog's JetStream streams, consumers and KV
-// buckets and creates or updates them idempotently, so every worker can call
-// Ensure at start and the first one to run sets the engine up.
+// Package topology declares jetlog's JetStream streams, durable consumers and
+// KV buckets, and creates, updates or migrates them idempotently, so any
+// process can call Ensure at start and the first one to run sets the engine
+// up.
 //
-// The subject contract:
+// The stream contract:
 //
-//	stream         subjects            carries
-//	LOGS_RAW       logs.raw.>          events as shippers sent them (logs.raw.<source>)
-//	LOGS           logs.enriched.>     parsed, enriched events (logs.enriched.<source>)
-//	ALERTS         alerts.>            alert lifecycle events
-//	NOTIFICATIONS  notify.>            delivery outcomes
-//	DLQ            dlq.>               what a stage could not handle (dlq.<stage>)
+//	stream         subjects           retention                      bound                       consumed by
+//	LOGS_RAW       logs.raw.>         interest, DiscardNew           backlog: raw_max_bytes      enricher, archiver
+//	LOGS_ARCHIVE   archive.raw.>      limits, DiscardOld             archive.max_bytes/max_age   replay (reads, never acks)
+//	LOGS           logs.enriched.>    interest, DiscardNew           backlog: enriched_max_bytes indexer (and alerter)
+//	ALERTS         alerts.>           limits, 90 days                                            notifier
+//	NOTIFICATIONS  notify.>           limits, 90 days                                            delivery log readers
+//	DLQ            dlq.>              limits, dlq_max_age                                        jetlog dlq
+//
+// A pipeline stream (LOGS_RAW, LOGS) holds only its backlog: a message is
+// kept until every durable consumer of the stream has acknowledged it, and
+// then freed. Its byte bound is therefore a bound on what is not yet
+// processed; when it is reached, publishes are refused (the gateway answers
+// "retry later") and nothing is ever evicted. Because an interest stream
+// keeps nothing published while it has no consumer, the durable consumers
+// of the pipeline's stages are created here, with the streams, before any
+// stage first runs (Config.Consumers). History for replay lives in
+// LOGS_ARCHIVE, a separate stream that the archiver stage fills from
+// LOGS_RAW (archive.raw.<source>) and that evicts its oldest events beyond
+// its own bounds, so replay never competes with the live backlog.
+//
+// The archiver is a durable consumer like any stage rather than the
+// server's stream sourcing: a stream that sources an interest stream lost
+// that stream's whole unprocessed backlog across a server restart
+// (nats-server 2.15.2; TestArchiveDoesNotCostTheBacklogAcrossARestart in
+// the archiver's package keeps watch).
 //
 // Every publish carries the event id as Nats-Msg-Id, so a retry within a
 // stream's duplicate window is stored once.
@@ -19,6 +39,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,9 +50,15 @@ import (
 
 // Stream and subject names of the pipeline.
 const (
-	RawStream           = "LOGS_RAW"
-	RawSubjects         = "logs.raw.>"
-	RawPrefix           = "logs.raw."
+	RawStream       = "LOGS_RAW"
+	RawSubjects     = "logs.raw.>"
+	RawPrefix       = "logs.raw."
+	ArchiveStream   = "LOGS_ARCHIVE"
+	ArchiveSubjects = "archive.raw.>"
+	ArchivePrefix   = "archive.raw."
+	// ArchiverDurable is the archiver's durable consumer on LOGS_RAW,
+	// created with the stream whenever the archive is enabled.
+	ArchiverDurable     = "archiver"
 	EnrichedStream      = "LOGS"
 	EnrichedSubjects    = "logs.enriched.>"
 	EnrichedPrefix      = "logs.enriched."
@@ -51,17 +79,19 @@ const (
 	PipelinesBucket     = "pipelines"
 )
 
-// Limits are the retention limits of the pipeline's streams.
-type Limits struct {
-	// RawMaxBytes caps LOGS_RAW. It uses DiscardNew: when full, publishes are
-	// refused (the gateway answers "retry later") rather than old,
-	// unconsumed events being deleted.
+// Config is the pipeline's stream configuration (the `streams` section).
+type Config struct {
+	// RawMaxBytes bounds the raw backlog: events in LOGS_RAW that the
+	// enricher (or another consumer of the stream) has not yet
+	// acknowledged. When it is reached, the gateway refuses new events with
+	// a retryable answer; nothing unprocessed is ever evicted.
 	RawMaxBytes int64 `yaml:"raw_max_bytes"`
-	// RawMaxAge is how long raw events are kept for replay.
-	RawMaxAge time.Duration `yaml:"raw_max_age"`
-	// EnrichedMaxBytes and EnrichedMaxAge cap LOGS the same way.
-	EnrichedMaxBytes int64         `yaml:"enriched_max_bytes"`
-	EnrichedMaxAge   time.Duration `yaml:"enriched_max_age"`
+	// EnrichedMaxBytes bounds the enriched backlog in LOGS the same way;
+	// a message counts until the indexer and every other consumer of LOGS
+	// acknowledged it.
+	EnrichedMaxBytes int64 `yaml:"enriched_max_bytes"`
+	// Archive keeps raw events for replay, separately from the backlog.
+	Archive ArchiveConfig `yaml:"archive"`
 	// DLQMaxAge is how long dead letters are kept.
 	DLQMaxAge time.Duration `yaml:"dlq_max_age"`
 	// Duplicates is the Nats-Msg-Id de-duplication window.
@@ -71,80 +101,161 @@ type Limits struct {
 	Replicas int `yaml:"replicas"`
 	// MaxMsgBytes is the largest single message a stream accepts.
 	MaxMsgBytes int32 `yaml:"max_msg_bytes"`
+	// Consumers are the durable consumers created together with the
+	// pipeline streams, so that nothing is dropped before a stage first
+	// runs: every stage that reads LOGS_RAW or LOGS in this deployment,
+	// wherever it runs (the archiver's is added when the archive is
+	// enabled). A consumer missing here is created by its stage at start; a
+	// durable consumer that exists but is no longer read holds the backlog
+	// (see the stream's readiness reason) until it is removed.
+	Consumers []ConsumerRef `yaml:"consumers"`
 }
 
-// DefaultLimits suit a single machine.
-func DefaultLimits() Limits {
-	return Limits{
-		RawMaxBytes: 10 << 30, RawMaxAge: 7 * 24 * time.Hour,
-		EnrichedMaxBytes: 10 << 30, EnrichedMaxAge: 7 * 24 * time.Hour,
+// ArchiveConfig bounds the raw archive that replay reads.
+type ArchiveConfig struct {
+	// Enabled keeps the archive: the archiver stage (run by jetlog run and
+	// the enricher binary) copies every raw event into it. Off, no history
+	// beyond the backlog exists, and the archiver's consumer is removed so
+	// it cannot hold the raw backlog.
+	Enabled bool `yaml:"enabled"`
+	// MaxBytes and MaxAge bound the archive; the oldest events are evicted
+	// first. The horizon (the age of the oldest event kept) is exported as
+	// jetlog_stream_first_message_age_seconds{stream="LOGS_ARCHIVE"}.
+	MaxBytes int64         `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+}
+
+// ConsumerRef names a durable consumer of a pipeline stream.
+type ConsumerRef struct {
+	Stream  string `yaml:"stream"`
+	Durable string `yaml:"durable"`
+}
+
+// Defaults suit a single machine.
+func Defaults() Config {
+	return Config{
+		RawMaxBytes: 10 << 30, EnrichedMaxBytes: 10 << 30,
+		Archive:   ArchiveConfig{Enabled: true, MaxBytes: 10 << 30, MaxAge: 7 * 24 * time.Hour},
 		DLQMaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute, Replicas: 1,
 		MaxMsgBytes: 8 << 20,
+		Consumers: []ConsumerRef{
+			{Stream: RawStream, Durable: "enricher"},
+			{Stream: EnrichedStream, Durable: "indexer"},
+		},
 	}
 }
 
-// Validate checks the limits.
-func (l *Limits) Validate() error {
+// Validate checks the configuration.
+func (c *Config) Validate() error {
 	var errs config.Errors
-	if l.RawMaxBytes <= 0 {
-		errs.Addf("raw_max_bytes", "must be > 0 (a raw stream without a size cap can fill the disk)")
+	if c.RawMaxBytes < 1<<20 {
+		errs.Addf("raw_max_bytes", "%d is below 1 MiB (the raw backlog must hold at least a few requests)", c.RawMaxBytes)
 	}
-	if l.EnrichedMaxBytes <= 0 {
-		errs.Addf("enriched_max_bytes", "must be > 0")
+	if c.EnrichedMaxBytes < 1<<20 {
+		errs.Addf("enriched_max_bytes", "%d is below 1 MiB", c.EnrichedMaxBytes)
 	}
-	if l.Duplicates < time.Second {
-		errs.Addf("duplicates_window", "%v is below 1s", l.Duplicates)
+	if c.Archive.Enabled {
+		if c.Archive.MaxBytes < 1<<20 {
+			errs.Addf("archive.max_bytes", "%d is below 1 MiB (set archive.enabled: false to keep no archive)", c.Archive.MaxBytes)
+		}
+		if c.Archive.MaxAge < 0 {
+			errs.Addf("archive.max_age", "must be >= 0 (0 keeps events until max_bytes evicts them)")
+		}
 	}
-	if l.Replicas != 1 && l.Replicas != 3 && l.Replicas != 5 {
-		errs.Addf("replicas", "%d: use 1, 3 or 5", l.Replicas)
+	if c.Duplicates < time.Second {
+		errs.Addf("duplicates_window", "%v is below 1s", c.Duplicates)
 	}
-	if l.MaxMsgBytes <= 0 {
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		errs.Addf("replicas", "%d: use 1, 3 or 5", c.Replicas)
+	}
+	if c.MaxMsgBytes <= 0 {
 		errs.Addf("max_msg_bytes", "must be > 0")
+	}
+	seen := map[ConsumerRef]bool{}
+	for i, r := range c.Consumers {
+		p := fmt.Sprintf("consumers[%d]", i)
+		if r.Stream != RawStream && r.Stream != EnrichedStream {
+			errs.Addf(p+".stream", "%q: durable consumers here are for the pipeline streams %s and %s", r.Stream, RawStream, EnrichedStream)
+		}
+		if !validDurable(r.Durable) {
+			errs.Addf(p+".durable", "%q is not a durable consumer name (letters, digits, '-' and '_')", r.Durable)
+		}
+		if seen[r] {
+			errs.Addf(p, "%s on %s is listed twice", r.Durable, r.Stream)
+		}
+		seen[r] = true
 	}
 	return errs.Err()
 }
 
+func validDurable(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsPipeline reports whether stream is one of the pipeline's backlog
+// streams (interest retention), whose durable consumers hold its messages.
+func IsPipeline(stream string) bool { return stream == RawStream || stream == EnrichedStream }
+
 // Streams returns the pipeline's stream configurations.
-func Streams(l Limits) []jetstream.StreamConfig {
-	return []jetstream.StreamConfig{
-		{
-			Name: RawStream, Subjects: []string{RawSubjects}, Retention: jetstream.LimitsPolicy,
-			Discard: jetstream.DiscardNew, MaxBytes: l.RawMaxBytes, MaxAge: l.RawMaxAge,
-			Duplicates: l.Duplicates, Replicas: l.Replicas, Storage: jetstream.FileStorage,
-			MaxMsgSize:  l.MaxMsgBytes,
-			Description: "log events as shippers sent them; DiscardNew so nothing unconsumed is evicted",
-		},
-		{
-			Name: EnrichedStream, Subjects: []string{EnrichedSubjects}, Retention: jetstream.LimitsPolicy,
-			Discard: jetstream.DiscardNew, MaxBytes: l.EnrichedMaxBytes, MaxAge: l.EnrichedMaxAge,
-			Duplicates: l.Duplicates, Replicas: l.Replicas, Storage: jetstream.FileStorage,
-			MaxMsgSize:  l.MaxMsgBytes,
-			Description: "parsed and enriched events, read by the indexer and the alerter",
-		},
-		{
+func Streams(c Config) []jetstream.StreamConfig {
+	backlog := func(name, subjects string, maxBytes int64, desc string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name: name, Subjects: []string{subjects}, Retention: jetstream.InterestPolicy,
+			Discard: jetstream.DiscardNew, MaxBytes: maxBytes,
+			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
+			MaxMsgSize: c.MaxMsgBytes, Description: desc,
+		}
+	}
+	out := []jetstream.StreamConfig{
+		backlog(RawStream, RawSubjects, c.RawMaxBytes,
+			"raw backlog: log events as shippers sent them, kept until every consumer acknowledged them; full means retry later, never eviction"),
+		backlog(EnrichedStream, EnrichedSubjects, c.EnrichedMaxBytes,
+			"enriched backlog: parsed events kept until the indexer and every other consumer acknowledged them"),
+	}
+	if c.Archive.Enabled {
+		out = append(out, jetstream.StreamConfig{
+			Name: ArchiveStream, Subjects: []string{ArchiveSubjects},
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxBytes: c.Archive.MaxBytes, MaxAge: c.Archive.MaxAge,
+			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
+			MaxMsgSize:  c.MaxMsgBytes,
+			Description: "raw events kept for replay; the oldest are evicted beyond max_bytes and max_age",
+		})
+	}
+	out = append(out,
+		jetstream.StreamConfig{
 			Name: AlertsStream, Subjects: []string{AlertsSubjects}, MaxAge: 90 * 24 * time.Hour,
-			Duplicates: l.Duplicates, Replicas: l.Replicas, Storage: jetstream.FileStorage,
+			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
 			Description: "alert lifecycle events",
 		},
-		{
+		jetstream.StreamConfig{
 			Name: NotificationsStream, Subjects: []string{NotifySubjects}, MaxAge: 90 * 24 * time.Hour,
-			Duplicates: l.Duplicates, Replicas: l.Replicas, Storage: jetstream.FileStorage,
+			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
 			Description: "notification delivery outcomes",
 		},
-		{
-			Name: DLQStream, Subjects: []string{DLQSubjects}, MaxAge: l.DLQMaxAge,
-			Duplicates: l.Duplicates, Replicas: l.Replicas, Storage: jetstream.FileStorage,
+		jetstream.StreamConfig{
+			Name: DLQStream, Subjects: []string{DLQSubjects}, MaxAge: c.DLQMaxAge,
+			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
 			// Dead letters carry the original bytes plus headers.
-			MaxMsgSize:  l.MaxMsgBytes + 64<<10,
+			MaxMsgSize:  c.MaxMsgBytes + 64<<10,
 			Description: "what a stage could not handle, with the stage, the reason and the original bytes",
 		},
-	}
+	)
+	return out
 }
 
 // Buckets returns the pipeline's KV bucket configurations.
-func Buckets(l Limits) []jetstream.KeyValueConfig {
+func Buckets(c Config) []jetstream.KeyValueConfig {
 	mk := func(name, desc string, history uint8) jetstream.KeyValueConfig {
-		return jetstream.KeyValueConfig{Bucket: name, Description: desc, History: history, Replicas: l.Replicas, Storage: jetstream.FileStorage}
+		return jetstream.KeyValueConfig{Bucket: name, Description: desc, History: history, Replicas: c.Replicas, Storage: jetstream.FileStorage}
 	}
 	return []jetstream.KeyValueConfig{
 		mk(AlertStateBucket, "alert rule state by rule and group key", 1),
@@ -154,18 +265,96 @@ func Buckets(l Limits) []jetstream.KeyValueConfig {
 	}
 }
 
-// Ensure creates or updates the pipeline's streams and KV buckets. It is
-// idempotent and safe to run from several workers at once.
-func Ensure(ctx context.Context, js jetstream.JetStream, l Limits) error {
-	for _, sc := range Streams(l) {
+// Ensure creates, updates or migrates the pipeline's streams, creates the
+// declared durable consumers that do not exist yet, and ensures the KV
+// buckets. It is idempotent and safe to run from several processes at once.
+//
+// Migration from a release whose pipeline streams used limits retention:
+// the archive and the declared consumers are created first (the archiver's
+// from the old stream's first message, so the archiver moves the history
+// into the archive), and only then is the stream switched to interest
+// retention in place, which frees what every consumer had acknowledged and
+// keeps the rest. Nothing unprocessed is lost, provided every stage that
+// had not caught up has its consumer (existing or declared).
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	streams := Streams(c)
+	// Sourcing streams (the archive) need their origin, and the origin's
+	// retention switch needs the archive's source consumer in place: create
+	// any stream that does not exist yet in declaration order, but update
+	// retention of existing ones only after consumers and archive exist.
+	var migrate []jetstream.StreamConfig
+	for _, sc := range streams {
+		s, err := js.Stream(ctx, sc.Name)
+		if err == nil && s.CachedInfo().Config.Retention != sc.Retention && IsPipeline(sc.Name) {
+			migrate = append(migrate, sc)
+			continue
+		}
 		if err := EnsureStream(ctx, js, sc); err != nil {
 			return err
 		}
 	}
-	for _, kc := range Buckets(l) {
+	for _, r := range Durables(c) {
+		if err := ensureDurable(ctx, js, r); err != nil {
+			return err
+		}
+	}
+	if !c.Archive.Enabled {
+		// The archiver's consumer of an earlier configuration would hold
+		// the raw backlog for a stage that no longer runs.
+		if err := js.DeleteConsumer(ctx, RawStream, ArchiverDurable); err == nil {
+			log.Warn("archive disabled: removed the archiver's consumer from LOGS_RAW", "stream", RawStream)
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("remove the archiver's consumer: %w", err)
+		}
+	}
+	for _, sc := range migrate {
+		log.Warn("migrating stream to interest retention: what every consumer acknowledged is freed, the rest is kept",
+			"stream", sc.Name)
+		if err := EnsureStream(ctx, js, sc); err != nil {
+			return fmt.Errorf("migrate %s to interest retention: %w (to migrate by hand: stop every jetlog process, "+
+				"`nats stream backup %s`, `nats stream rm %s`, start jetlog, then republish the backup's unconsumed messages)",
+				sc.Name, err, sc.Name, sc.Name)
+		}
+	}
+	for _, kc := range Buckets(c) {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("ensure KV bucket %s: %w", kc.Bucket, err)
 		}
+	}
+	return nil
+}
+
+// Durables returns the durable consumers created with the pipeline streams:
+// the configured ones, and the archiver's when the archive is enabled.
+func Durables(c Config) []ConsumerRef {
+	out := append([]ConsumerRef(nil), c.Consumers...)
+	archiver := ConsumerRef{Stream: RawStream, Durable: ArchiverDurable}
+	if c.Archive.Enabled && !slices.Contains(out, archiver) {
+		out = append(out, archiver)
+	}
+	return out
+}
+
+// ensureDurable creates a declared consumer that does not exist, with
+// defaults its stage updates when it starts; an existing one is left as its
+// stage configured it.
+func ensureDurable(ctx context.Context, js jetstream.JetStream, r ConsumerRef) error {
+	_, err := js.Consumer(ctx, r.Stream, r.Durable)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("look up consumer %s on %s: %w", r.Durable, r.Stream, err)
+	}
+	_, err = js.CreateConsumer(ctx, r.Stream, jetstream.ConsumerConfig{
+		Durable: r.Durable, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+		Description: "created with the pipeline streams; its stage configures it when it starts",
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerExists) {
+		return fmt.Errorf("create consumer %s on %s: %w", r.Durable, r.Stream, err)
 	}
 	return nil
 }

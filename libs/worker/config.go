@@ -39,13 +39,20 @@ type ConsumerConfig struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// Retry governs redelivery of transient failures.
 	Retry RetryPolicy `yaml:"retry"`
+	// StallAfter is how long one batch may be in the handler before the
+	// worker reports itself not ready (a downstream that neither answers
+	// nor fails); the batch goes on meanwhile.
+	StallAfter time.Duration `yaml:"stall_after"`
 }
 
 // RetryPolicy governs redelivery after a transient failure.
 type RetryPolicy struct {
 	// MaxDeliver is how many deliveries a message gets before it is
-	// dead-lettered; -1 retries forever (right where failures are always
-	// transient, as for an indexer waiting on OpenSearch).
+	// dead-lettered: after the handler failed on the last of them, or, when
+	// it arrives a time more, because no delivery had an outcome (its
+	// worker crashed or timed out each time); -1 retries forever (right
+	// where failures are always transient, as for an indexer waiting on
+	// OpenSearch). Failed publishes of a worker's outputs never count.
 	MaxDeliver int `yaml:"max_deliver"`
 	// Initial is the first negative-ack delay; it doubles per delivery.
 	Initial time.Duration `yaml:"initial"`
@@ -56,7 +63,7 @@ type RetryPolicy struct {
 // DefaultConsumer returns the defaults every field falls back to.
 func DefaultConsumer() ConsumerConfig {
 	return ConsumerConfig{
-		Batch: 500, Concurrency: 1, AckWait: 30 * time.Second, PullWait: time.Second,
+		Batch: 500, Concurrency: 1, AckWait: 30 * time.Second, PullWait: time.Second, StallAfter: 5 * time.Minute,
 		Retry: RetryPolicy{MaxDeliver: 10, Initial: 500 * time.Millisecond, Max: 2 * time.Minute},
 	}
 }
@@ -101,6 +108,9 @@ func (c *ConsumerConfig) Validate() error {
 	if c.Retry.MaxDeliver == 0 || c.Retry.MaxDeliver < -1 {
 		errs.Addf("retry.max_deliver", "%d: use -1 (forever) or a positive count", c.Retry.MaxDeliver)
 	}
+	if c.StallAfter < c.AckWait {
+		errs.Addf("stall_after", "%v is below ack_wait %v", c.StallAfter, c.AckWait)
+	}
 	if c.Retry.Initial <= 0 || c.Retry.Max < c.Retry.Initial {
 		errs.Addf("retry.initial", "need 0 < initial (%v) <= max (%v)", c.Retry.Initial, c.Retry.Max)
 	}
@@ -129,13 +139,12 @@ func (c *ConsumerConfig) jetstream(durable string) jetstream.ConsumerConfig {
 		AckWait:       c.AckWait,
 		MaxAckPending: c.maxAckPending(),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxDeliver:    c.Retry.MaxDeliver,
-	}
-	if c.Retry.MaxDeliver > 0 {
-		// One delivery more on the server than the runtime allows: the
-		// runtime dead-letters on the last allowed one itself, and the
-		// server's limit only catches messages whose worker died each time.
-		cc.MaxDeliver = c.Retry.MaxDeliver + 1
+		// The server never gives up on a message: the runtime counts
+		// deliveries itself and dead-letters (see Worker.handleDead), so a
+		// message is never left unacknowledged in an interest stream,
+		// holding its backlog, with only an advisory that may have had no
+		// listener to say so.
+		MaxDeliver: -1,
 	}
 	switch len(c.Subjects) {
 	case 0:

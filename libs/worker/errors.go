@@ -14,6 +14,11 @@ import (
 // never dead-lettered.
 var ErrDrop = errors.New("dropped")
 
+// ErrStopping ends a handler's wait for a downstream when its worker stops:
+// the message is handed back at once (negative-acked) for another copy or
+// the next start, and is not counted as failed.
+var ErrStopping = errors.New("worker stopping")
+
 // permanentError marks an error that no retry can fix.
 type permanentError struct{ err error }
 
@@ -80,14 +85,17 @@ type decision struct {
 // delivery count and whether the worker is stopping.
 func classify(err error, deliveries uint64, retry RetryPolicy, stopping bool) decision {
 	var ra *retryAfterError
+	var dead *deadError
 	switch {
 	case err == nil:
 		return decision{act: actAck}
+	case errors.As(err, &dead):
+		return decision{act: actDeadLetter, kind: dead.kind, reason: dead.reason}
 	case errors.Is(err, ErrDrop):
 		return decision{act: actDrop}
 	case IsPermanent(err):
 		return decision{act: actDeadLetter, kind: kindOf(err), reason: err.Error()}
-	case stopping && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+	case errors.Is(err, ErrStopping), stopping && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		return decision{act: actShutdown}
 	case errors.As(err, &ra):
 		return decision{act: actRetry, delay: ra.delay}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,46 +83,115 @@ func Token(s string) string {
 
 // Events adapts a per-event Handler to a BatchHandler that publishes every
 // output event with its id as Nats-Msg-Id and reports a message done only
-// when JetStream confirmed all of its outputs. A publish failure makes the
-// message retry; redelivery publishes the same ids, which JetStream drops as
-// duplicates.
+// when JetStream confirmed all of its outputs.
+//
+// A publish that fails (the output stream is full, no stream answers, the
+// PubAck does not come in time) is never the message's fault: it is
+// retried with backoff inside the batch, with the same ids (JetStream drops
+// any copy it already stored), while in-progress heartbeats keep the input
+// messages; the batch ends when every output is stored, or hands its
+// messages back when the worker stops. Only an output too large for its
+// stream is a permanent error. Such waits show in
+// jetlog_worker_publish_failures_total and in the worker's readiness.
 func Events(js jetstream.JetStream, h Handler, out Output, m *Metrics, name string) BatchHandler {
 	if out.Decode == nil {
 		out.Decode = DecodeEvent
 	}
-	if m == nil {
-		m = NewMetrics(newPrivateRegistry())
-	}
-	return &eventsHandler{js: js, h: h, out: out, m: m, name: name}
+	return &eventsHandler{publisher: newPublisher(js, m, name), h: h, out: out}
 }
 
 type eventsHandler struct {
-	js   jetstream.JetStream
-	h    Handler
-	out  Output
-	m    *Metrics
-	name string
+	*publisher
+	h   Handler
+	out Output
 }
 
-var _ BatchHandler = (*eventsHandler)(nil)
+var (
+	_ BatchHandler = (*eventsHandler)(nil)
+	_ stopAware    = (*eventsHandler)(nil)
+)
 
-type pending struct {
+// Forward returns a BatchHandler that publishes, for each message, the
+// messages f makes of it (bytes passed through, no event decoding: an
+// archive, a copy to another subject), acknowledging a message once
+// JetStream stored all of them. Publishing retries like Events; an error
+// from f is the message's result.
+func Forward(js jetstream.JetStream, f func(m *Msg) ([]*nats.Msg, error), m *Metrics, name string) BatchHandler {
+	return &forwardHandler{publisher: newPublisher(js, m, name), f: f}
+}
+
+type forwardHandler struct {
+	*publisher
+	f func(m *Msg) ([]*nats.Msg, error)
+}
+
+var _ BatchHandler = (*forwardHandler)(nil)
+
+func (h *forwardHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
+	res := make([]error, len(batch))
+	outs := make([]output, 0, len(batch))
+	for i, m := range batch {
+		nms, err := h.f(m)
+		if err != nil {
+			res[i] = err
+			continue
+		}
+		if len(nms) == 0 {
+			res[i] = ErrDrop
+		}
+		for _, nm := range nms {
+			outs = append(outs, output{msg: i, nm: nm})
+		}
+	}
+	h.publish(ctx, outs, res)
+	return res
+}
+
+// publisher stores a batch's outputs in JetStream, retrying what fails.
+type publisher struct {
+	js   jetstream.JetStream
+	m    *Metrics
+	name string
+	log  *slog.Logger
+	// stopping ends publish retries when the worker running the handler
+	// stops (set by Worker.Start).
+	stopping atomic.Pointer[<-chan struct{}]
+}
+
+func newPublisher(js jetstream.JetStream, m *Metrics, name string) *publisher {
+	if m == nil {
+		m = NewMetrics(newPrivateRegistry())
+	}
+	m.init(name)
+	return &publisher{js: js, m: m, name: name, log: slog.Default().With("worker", name)}
+}
+
+// stopAware is a handler that wants to know when its worker stops, to end
+// waits on a downstream instead of holding the drain until its deadline.
+type stopAware interface {
+	setStopping(ch <-chan struct{})
+}
+
+func (e *publisher) setStopping(ch <-chan struct{}) { e.stopping.Store(&ch) }
+
+// output is one event to publish for the message at index msg.
+type output struct {
 	msg int
-	fut jetstream.PubAckFuture
+	nm  *nats.Msg
 }
 
 func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 	res := make([]error, len(batch))
-	var futs []pending
-	outputs := make([]int, len(batch))
+	var outs []output
 	for i, m := range batch {
 		evs, err := e.out.Decode(m)
 		if err != nil {
 			res[i] = Permanent(err)
 			continue
 		}
+		var mine []output
 		for _, ev := range evs {
-			outs, err := e.safe(ctx, ev)
+			produced, err := e.safe(ctx, ev)
 			if err != nil {
 				if errors.Is(err, ErrDrop) && len(evs) > 1 {
 					continue // one dropped event of several: the rest go on
@@ -127,7 +199,7 @@ func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 				res[i] = err
 				break
 			}
-			for _, o := range outs {
+			for _, o := range produced {
 				data, err := o.Marshal()
 				if err != nil {
 					res[i] = Permanent(fmt.Errorf("encode output event %s: %w", o.ID, err))
@@ -135,45 +207,103 @@ func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 				}
 				nm := &nats.Msg{Subject: e.out.Subject(o), Data: data, Header: nats.Header{}}
 				nm.Header.Set(nats.MsgIdHdr, o.ID)
-				f, err := e.js.PublishMsgAsync(nm)
-				if err != nil {
-					res[i] = fmt.Errorf("publish %s: %w", nm.Subject, err)
-					break
-				}
-				futs = append(futs, pending{msg: i, fut: f})
-				outputs[i]++
+				mine = append(mine, output{msg: i, nm: nm})
 			}
 			if res[i] != nil {
 				break
 			}
 		}
-		if res[i] == nil && outputs[i] == 0 && len(evs) > 0 {
+		switch {
+		case res[i] != nil: // its outputs are not published
+		case len(mine) == 0 && len(evs) > 0:
 			res[i] = ErrDrop
+		default:
+			outs = append(outs, mine...)
 		}
 	}
-	// Wait for every PubAck: a message is done only when all its outputs are
-	// stored.
-	published, dups := 0, 0
-	for _, p := range futs {
-		select {
-		case ack := <-p.fut.Ok():
-			published++
-			if ack.Duplicate {
-				dups++
-			}
-		case err := <-p.fut.Err():
-			if res[p.msg] == nil || errors.Is(res[p.msg], ErrDrop) {
-				res[p.msg] = fmt.Errorf("publish %s: %w", p.fut.Msg().Subject, err)
-			}
-		case <-ctx.Done():
-			if res[p.msg] == nil {
-				res[p.msg] = ctx.Err()
-			}
-		}
-	}
-	e.m.eventsOut.WithLabelValues(e.name).Add(float64(published - dups))
-	e.m.duplicates.WithLabelValues(e.name).Add(float64(dups))
+	e.publish(ctx, outs, res)
 	return res
+}
+
+// publish stores every output, retrying failed publishes with backoff until
+// all are stored, the context ends or the worker stops. A message is done
+// only when all its outputs are.
+func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; len(outs) > 0; attempt++ {
+		type pending struct {
+			o   output
+			fut jetstream.PubAckFuture
+		}
+		var futs []pending
+		var failed []output
+		var lastErr error
+		fail := func(o output, err error) {
+			if errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
+				res[o.msg] = Permanent(fmt.Errorf("publish %s: %w (raise streams.max_msg_bytes, or limit the event's size upstream)", o.nm.Subject, err))
+				return
+			}
+			failed = append(failed, o)
+			lastErr = fmt.Errorf("publish %s: %w", o.nm.Subject, err)
+			e.m.publishFailures.WithLabelValues(e.name).Inc()
+		}
+		for _, o := range outs {
+			if res[o.msg] != nil {
+				continue // another output of the message failed for good
+			}
+			f, err := e.js.PublishMsgAsync(o.nm)
+			if err != nil {
+				fail(o, err)
+				continue
+			}
+			futs = append(futs, pending{o: o, fut: f})
+		}
+		published, dups := 0, 0
+		for _, p := range futs {
+			select {
+			case ack := <-p.fut.Ok():
+				published++
+				if ack.Duplicate {
+					dups++
+				}
+			case err := <-p.fut.Err():
+				fail(p.o, err)
+			case <-ctx.Done():
+				fail(p.o, ctx.Err())
+			}
+		}
+		e.m.eventsOut.WithLabelValues(e.name).Add(float64(published - dups))
+		e.m.duplicates.WithLabelValues(e.name).Add(float64(dups))
+		if len(failed) == 0 {
+			return
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			e.log.Warn("publishing outputs failed; retrying (the input is kept, never dead-lettered for this)",
+				"failed", len(failed), "attempt", attempt, "retry_in", wait, "err", lastErr)
+		}
+		var stopping <-chan struct{}
+		if p := e.stopping.Load(); p != nil {
+			stopping = *p
+		}
+		var end error
+		select {
+		case <-ctx.Done():
+			end = ctx.Err()
+		case <-stopping:
+			end = ErrStopping
+		case <-time.After(wait):
+		}
+		if end != nil {
+			for _, o := range failed {
+				if res[o.msg] == nil {
+					res[o.msg] = fmt.Errorf("%w (last: %v)", end, lastErr)
+				}
+			}
+			return
+		}
+		wait = min(wait*2, 5*time.Second)
+		outs = failed
+	}
 }
 
 // safe calls the handler for one event, turning a panic into a permanent

@@ -5,21 +5,22 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetlog/jetlog/libs/component"
 	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/host"
 	"github.com/jetlog/jetlog/libs/natsserver"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
 )
 
 // TeamConfig is the example worker's own configuration: its YAML keys sit
-// beside the runtime's (nats, consumer, admin, log).
+// beside `consumer` in the worker's section (team-labeler.team).
 type TeamConfig struct {
 	Team string `yaml:"team"`
 }
@@ -34,12 +35,14 @@ func (c *TeamConfig) Validate() error {
 }
 
 // teamSpec is a complete worker: it reads enriched events, labels them with
-// an owning team, drops debug noise and publishes the rest on logs.owned.>.
-// In a real program, main is one line: worker.Main(teamSpec).
+// an owning team, drops debug noise and publishes the rest on logs.owned.>,
+// a stream it declares. In a real program, main is one line:
+// worker.Main(teamSpec) (see examples/teamlabeler).
 var teamSpec = worker.Spec[TeamConfig]{
 	Name:     "team-labeler",
 	Defaults: TeamConfig{Team: "platform"},
 	Consumer: worker.ConsumerConfig{Stream: topology.EnrichedStream, Subjects: []string{"logs.enriched.>"}},
+	Streams:  []jetstream.StreamConfig{{Name: "OWNED", Subjects: []string{"logs.owned.>"}}},
 	New: func(_ context.Context, env *worker.Env, cfg *TeamConfig) (worker.BatchHandler, error) {
 		label := func(_ context.Context, ev *event.Event) ([]*event.Event, error) {
 			if ev.Severity.Number < event.SeverityInfo {
@@ -61,14 +64,16 @@ func Example_worker() {
 	nc, _ := nats.Connect(srv.ClientURL())
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, stop := context.WithCancel(context.Background())
-	_ = topology.Ensure(ctx, js, topology.DefaultLimits())
-	_, _ = js.CreateStream(ctx, jetstream.StreamConfig{Name: "OWNED", Subjects: []string{"logs.owned.>"}})
+	ctx := context.Background()
 
-	cfg := worker.DefaultConfig(teamSpec)
-	_ = config.Load(config.Source{Set: []string{"nats.url=" + srv.ClientURL(), "admin.listen=", "team=payments"}}, &cfg)
-	done := make(chan error)
-	go func() { done <- worker.Run(ctx, teamSpec, cfg, slog.New(slog.DiscardHandler)) }()
+	// What worker.Main does, embedded: one host running this one worker.
+	cfg := host.NewConfig(host.Options{Factories: []component.Factory{teamSpec.Factory()}})
+	err := cfg.Load(config.Source{Set: []string{"nats.url=" + srv.ClientURL(), "admin.enabled=false", "team-labeler.team=payments"}})
+	h, _ := host.New(cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		err = h.Start(ctx)
+	}
+	fmt.Println("started:", err)
 
 	for i, sev := range []int{event.SeverityDebug, event.SeverityError} {
 		ev := &event.Event{ID: fmt.Sprint("ev", i), Body: "charge failed", Source: "billing", Severity: event.Severity{Number: sev}}
@@ -79,9 +84,9 @@ func Example_worker() {
 	msg, _ := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 	out, _ := event.Unmarshal(msg.Data())
 	fmt.Println(msg.Subject(), out.ID, out.Attributes["team"])
-	stop()
-	fmt.Println("stopped:", strings.TrimSpace(fmt.Sprint(<-done)))
+	fmt.Println("stopped:", h.Stop(ctx))
 	// Output:
+	// started: <nil>
 	// logs.owned.billing ev1 payments
 	// stopped: <nil>
 }

@@ -3,94 +3,70 @@ package worker
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/jetlog/jetlog/libs/admin"
+	"github.com/jetlog/jetlog/libs/component"
 	"github.com/jetlog/jetlog/libs/config"
-	"github.com/jetlog/jetlog/libs/logging"
-	"github.com/jetlog/jetlog/libs/natsclient"
+	"github.com/jetlog/jetlog/libs/host"
 	"github.com/jetlog/jetlog/libs/topology"
 )
 
-// Spec describes a worker program: its name, its own typed configuration
-// with defaults, its consumer's defaults and how to build its handler.
+// Spec describes a worker: its name, its own typed configuration with
+// defaults, its consumer's defaults, the streams it publishes to and how to
+// build its handler. Spec.Factory makes it a component any host runs;
+// Main runs it as a program of its own.
 type Spec[C any] struct {
-	// Name is the stage name (durable consumer, metric label, DLQ subject).
+	// Name is the stage name: the configuration section, the durable
+	// consumer, the metric label and the DLQ subject (dlq.<name>).
 	Name string
-	// Defaults is the worker's own configuration before file, env and flags.
-	// C must be a struct; its YAML keys sit beside the runtime's (nats,
-	// consumer, admin, log, …). A Validate() error method is called.
+	// Defaults is the worker's own configuration before file, env and
+	// flags. C must be a struct; its YAML keys sit beside `consumer` in
+	// the worker's section. A Validate() error method on *C is called.
 	Defaults C
 	// Consumer holds the consumer defaults (stream, subjects, batch, …).
 	Consumer ConsumerConfig
+	// Streams are the streams the worker publishes to that the pipeline
+	// does not already have: the host creates them before the worker
+	// starts, so its output always has a stream.
+	Streams []jetstream.StreamConfig
+	// Writes names the streams the worker publishes to (those of Streams
+	// are added), which orders the start: the readers of a stream start
+	// before its writers.
+	Writes []string
+	// AdminPort is the admin port when the worker runs alone in a process
+	// (0 picks a free port).
+	AdminPort int
+	// OpenSearch says the worker talks to OpenSearch (env.OpenSearch), so
+	// the host checks the opensearch section.
+	OpenSearch bool
 	// New builds the handler. Register readiness checks and shutdown hooks
 	// on env.
 	New func(ctx context.Context, env *Env, cfg *C) (BatchHandler, error)
 }
 
-// Runtime is the configuration every worker shares.
-type Runtime struct {
-	NATS     natsclient.Config `yaml:"nats"`
-	Streams  topology.Limits   `yaml:"streams"`
-	Consumer ConsumerConfig    `yaml:"consumer"`
-	Admin    AdminConfig       `yaml:"admin"`
-	Log      logging.Config    `yaml:"log"`
-	// ShutdownTimeout bounds the drain at SIGTERM.
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-}
-
-// AdminConfig configures the /metrics, /healthz and /readyz endpoints.
-type AdminConfig struct {
-	// Listen is host:port; "" disables the endpoints.
-	Listen string `yaml:"listen"`
-	// Pprof also serves Go's profiles under /debug/pprof/.
-	Pprof bool `yaml:"pprof"`
-}
-
-// Validate checks the runtime configuration.
-func (r *Runtime) Validate() error {
-	var errs config.Errors
-	errs.Check("nats", &r.NATS)
-	errs.Check("streams", &r.Streams)
-	errs.Check("consumer", &r.Consumer)
-	errs.Check("log", &r.Log)
-	if r.ShutdownTimeout <= 0 {
-		errs.Addf("shutdown_timeout", "must be > 0")
-	}
-	return errs.Err()
-}
-
-// Config is a worker's whole configuration file: the runtime's keys and the
-// worker's own, side by side.
-type Config[C any] struct {
-	Runtime `yaml:",inline"`
-	Worker  C `yaml:",inline"`
+// Section is a worker's configuration section: its consumer and, beside
+// it, the worker's own keys.
+type Section[C any] struct {
+	Consumer ConsumerConfig `yaml:"consumer"`
+	Settings C              `yaml:",inline"`
 }
 
 // Validate checks both parts.
-func (c *Config[C]) Validate() error {
+func (s *Section[C]) Validate() error {
 	var errs config.Errors
-	errs.Merge("", c.Runtime.Validate())
-	if v, ok := any(&c.Worker).(interface{ Validate() error }); ok {
+	errs.Check("consumer", &s.Consumer)
+	if v, ok := any(&s.Settings).(interface{ Validate() error }); ok {
 		errs.Merge("", v.Validate())
 	}
 	return errs.Err()
 }
 
-// DefaultConfig returns spec's configuration before file, env and flags.
-func DefaultConfig[C any](spec Spec[C]) Config[C] {
-	c := spec.Consumer
+// DefaultConsumer returns the spec's consumer configuration with the
+// runtime's defaults filled in where the spec left a field zero.
+func (s Spec[C]) DefaultConsumer() ConsumerConfig {
+	c := s.Consumer
 	d := DefaultConsumer()
 	if c.Batch == 0 {
 		c.Batch = d.Batch
@@ -104,207 +80,103 @@ func DefaultConfig[C any](spec Spec[C]) Config[C] {
 	if c.PullWait == 0 {
 		c.PullWait = d.PullWait
 	}
+	if c.StallAfter == 0 {
+		c.StallAfter = d.StallAfter
+	}
 	if c.Retry == (RetryPolicy{}) {
 		c.Retry = d.Retry
 	}
-	return Config[C]{
-		Runtime: Runtime{
-			NATS:            natsclient.Config{URL: nats.DefaultURL},
-			Streams:         topology.DefaultLimits(),
-			Consumer:        c,
-			Admin:           AdminConfig{Listen: "127.0.0.1:9464"},
-			Log:             logging.Defaults(),
-			ShutdownTimeout: 30 * time.Second,
+	return c
+}
+
+// Factory returns the worker as a component.
+func (s Spec[C]) Factory() component.Factory {
+	return component.Spec[Section[C]]{
+		Name: s.Name, Kind: component.KindConsumer, AdminPort: s.AdminPort,
+		Defaults: func() Section[C] { return Section[C]{Consumer: s.DefaultConsumer(), Settings: s.Defaults} },
+		Needs: func(cfg *Section[C]) component.Needs {
+			n := component.Needs{Reads: []string{cfg.Consumer.Stream}, Streams: s.Streams,
+				Writes: append([]string{topology.DLQStream}, s.Writes...), OpenSearch: s.OpenSearch}
+			for _, sc := range s.Streams {
+				n.Writes = append(n.Writes, sc.Name)
+			}
+			return n
 		},
-		Worker: spec.Defaults,
+		New: func(ctx context.Context, cenv *component.Env, cfg *Section[C]) (component.Component, error) {
+			env := &Env{Env: cenv, Metrics: NewMetrics(cenv.Registry)}
+			h, err := s.New(ctx, env, &cfg.Settings)
+			if err != nil {
+				return nil, err
+			}
+			w, err := New(Options{Name: s.Name, JS: cenv.JS, Consumer: cfg.Consumer, Handler: h, Metrics: env.Metrics, Logger: cenv.Logger})
+			if err != nil {
+				return nil, err
+			}
+			cenv.AddCheck("consumer", w.Ready)
+			return &unit{w: w, env: env}, nil
+		},
 	}
 }
 
-// Env is what a worker's constructor gets from the runtime.
+// Main runs spec as a program of its own: the host with this one worker.
+// It reads -config, -set and JETLOG_* variables, runs until SIGINT or
+// SIGTERM, drains, and exits. Exit code 2 means bad configuration.
+func Main[C any](spec Spec[C]) {
+	host.Main(host.Options{Name: spec.Name, Factories: []component.Factory{spec.Factory()}})
+}
+
+// Env is what a worker's constructor gets from its host: the component
+// environment (connection, logger, registry, OpenSearch, readiness checks)
+// and the worker's metrics.
 type Env struct {
-	Name     string
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Logger   *slog.Logger
-	Metrics  *Metrics
-	Registry prometheus.Registerer
-	checks   map[string]admin.Check
-	onStop   []func(context.Context) error
+	*component.Env
+	Metrics *Metrics
+	onStop  []func(context.Context) error
 }
 
 // Events wraps a per-event handler that publishes its output (see Events).
 func (e *Env) Events(h Handler, out Output) BatchHandler {
-	return Events(e.JS, h, out, e.Metrics, e.Name)
+	bh := Events(e.JS, h, out, e.Metrics, e.Name).(*eventsHandler)
+	bh.log = e.Logger
+	return bh
 }
 
-// AddCheck registers a readiness check, served on /readyz.
-func (e *Env) AddCheck(name string, c admin.Check) {
-	if e.checks == nil {
-		e.checks = map[string]admin.Check{}
-	}
-	e.checks[name] = c
+// Forward publishes what f makes of each message (see Forward).
+func (e *Env) Forward(f func(m *Msg) ([]*nats.Msg, error)) BatchHandler {
+	bh := Forward(e.JS, f, e.Metrics, e.Name).(*forwardHandler)
+	bh.log = e.Logger
+	return bh
 }
 
 // OnStop registers a function run after the worker stopped consuming, to
 // flush and close the handler's own resources.
 func (e *Env) OnStop(f func(context.Context) error) { e.onStop = append(e.onStop, f) }
 
-// Main runs spec as a program: it reads -config, -set and JETLOG_* variables,
-// runs until SIGINT or SIGTERM, drains, and exits. Exit code 2 means bad
-// configuration.
-func Main[C any](spec Spec[C]) {
-	os.Exit(Command(spec, os.Args[1:], os.Stderr))
+// unit is a worker running as a component.
+type unit struct {
+	w   *Worker
+	env *Env
 }
 
-// Command is Main without the exit, for tests and for CLIs that embed a
-// worker as a subcommand.
-func Command[C any](spec Spec[C], args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet(spec.Name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	flags := config.BindFlags(fs, "consumer.batch=100")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s [-config file.yaml] [-set path=value]... [-check-config]\n\n"+
-			"Settings come from defaults, then the file, then JETLOG_* environment variables\n"+
-			"(JETLOG_NATS__URL sets nats.url), then -set flags.\n\n", spec.Name)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg := DefaultConfig(spec)
-	if err := flags.Load(&cfg); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
-		return 2
-	}
-	if flags.Check {
-		fmt.Fprintf(stderr, "%s: configuration is valid\n", spec.Name)
-		return 0
-	}
-	log := logging.New(cfg.Log, stderr).With("service", spec.Name)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := Run(ctx, spec, cfg, log); err != nil {
-		log.Error("exiting", "err", err)
-		if errors.Is(err, config.ErrInvalid) {
-			return 2
-		}
-		return 1
-	}
-	return 0
-}
+var _ component.Component = (*unit)(nil)
 
-// Host is what a process gives the workers it runs: the connection, the
-// logger and the metrics registry they share.
-type Host struct {
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Logger   *slog.Logger
-	Registry prometheus.Registerer
-}
-
-// Unit is a worker built from a Spec inside a host process, with the
-// readiness checks and shutdown hooks its constructor registered.
-type Unit struct {
-	Worker *Worker
-	env    *Env
-}
-
-// Compose builds spec's handler and worker on host without starting it, so
-// one process can run several workers (the all-in-one command does).
-func Compose[C any](ctx context.Context, spec Spec[C], host Host, consumer ConsumerConfig, cfg *C) (*Unit, error) {
-	log := host.Logger.With("worker", spec.Name)
-	env := &Env{Name: spec.Name, NC: host.NC, JS: host.JS, Logger: log, Metrics: NewMetrics(host.Registry), Registry: host.Registry}
-	h, err := spec.New(ctx, env, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("build %s: %w", spec.Name, err)
-	}
-	w, err := New(Options{Name: spec.Name, JS: host.JS, Consumer: consumer, Handler: h, Metrics: env.Metrics, Logger: host.Logger})
-	if err != nil {
-		return nil, err
-	}
-	return &Unit{Worker: w, env: env}, nil
-}
-
-// Checks returns the unit's readiness checks: the worker's own and those its
-// constructor registered.
-func (u *Unit) Checks() map[string]admin.Check {
-	out := map[string]admin.Check{u.Worker.Name(): u.Worker.Ready}
-	for n, c := range u.env.checks {
-		out[n] = c
-	}
-	return out
-}
+func (u *unit) Start(ctx context.Context) error { return u.w.Start(ctx) }
 
 // Stop drains the worker, then runs the constructor's shutdown hooks.
-func (u *Unit) Stop(ctx context.Context) error {
-	errs := []error{u.Worker.Stop(ctx)}
+func (u *unit) Stop(ctx context.Context) error {
+	errs := []error{u.w.Stop(ctx)}
 	for _, f := range u.env.onStop {
 		errs = append(errs, f(ctx))
 	}
+	u.env.onStop = nil
 	return errors.Join(errs...)
 }
 
-// Run runs one worker until ctx ends, then drains it within
-// cfg.ShutdownTimeout.
-func Run[C any](ctx context.Context, spec Spec[C], cfg Config[C], log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return err
+// WorkerOf returns the worker of a component made by Spec.Factory, for tests
+// that look at its runtime (nil for other components).
+func WorkerOf(c component.Component) *Worker {
+	if u, ok := c.(*unit); ok {
+		return u.w
 	}
-	nc, err := natsclient.Connect(cfg.NATS, "jetlog-"+spec.Name, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := topology.Ensure(setup, js, cfg.Streams); err != nil {
-		return err
-	}
-	reg := prometheus.NewRegistry()
-	u, err := Compose(ctx, spec, Host{NC: nc, JS: js, Logger: log, Registry: reg}, cfg.Consumer, &cfg.Worker)
-	if err != nil {
-		return err
-	}
-	var adm *admin.Server
-	if cfg.Admin.Listen != "" {
-		adm = admin.New(cfg.Admin.Listen, reg, log)
-		if cfg.Admin.Pprof {
-			adm.EnablePprof()
-		}
-		adm.AddCheck("nats", NATSCheck(nc))
-		for n, c := range u.Checks() {
-			adm.AddCheck(n, c)
-		}
-		if err := adm.Start(); err != nil {
-			return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
-		}
-	}
-	if err := u.Worker.Start(setup); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	log.Info("draining", "timeout", cfg.ShutdownTimeout)
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer scancel()
-	errs := []error{u.Stop(sctx)}
-	if adm != nil {
-		errs = append(errs, adm.Stop(sctx))
-	}
-	// Acks and naks are asynchronous: flush them before the connection closes.
-	errs = append(errs, nc.FlushTimeout(5*time.Second))
-	return errors.Join(errs...)
-}
-
-// NATSCheck is a readiness check that fails while nc is disconnected.
-func NATSCheck(nc *nats.Conn) admin.Check {
-	return func(context.Context) error {
-		if !nc.IsConnected() {
-			return fmt.Errorf("nats %s", nc.Status())
-		}
-		return nil
-	}
+	return nil
 }

@@ -11,15 +11,16 @@ import (
 // Metrics are the runtime's Prometheus metrics, shared by every worker of a
 // process and told apart by the worker label.
 type Metrics struct {
-	messages      *prometheus.CounterVec
-	redeliveries  *prometheus.CounterVec
-	deadLetters   *prometheus.CounterVec
-	batchDuration *prometheus.HistogramVec
-	batchSize     *prometheus.HistogramVec
-	pending       *prometheus.GaugeVec
-	ackPending    *prometheus.GaugeVec
-	eventsOut     *prometheus.CounterVec
-	duplicates    *prometheus.CounterVec
+	messages        *prometheus.CounterVec
+	redeliveries    *prometheus.CounterVec
+	deadLetters     *prometheus.CounterVec
+	batchDuration   *prometheus.HistogramVec
+	batchSize       *prometheus.HistogramVec
+	pending         *prometheus.GaugeVec
+	ackPending      *prometheus.GaugeVec
+	eventsOut       *prometheus.CounterVec
+	duplicates      *prometheus.CounterVec
+	publishFailures *prometheus.CounterVec
 }
 
 var (
@@ -74,8 +75,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "jetlog_worker_events_duplicate_total",
 			Help: "Events a worker published that JetStream had already stored under the same id (dropped as duplicates): the trace of a redelivered message handled again.",
 		}, []string{"worker"}),
+		publishFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_worker_publish_failures_total",
+			Help: "Output publishes JetStream refused or did not acknowledge in time (a full stream, no stream, a timeout); each is retried, never dead-lettered.",
+		}, []string{"worker"}),
 	}
-	reg.MustRegister(m.messages, m.redeliveries, m.deadLetters, m.batchDuration, m.batchSize, m.pending, m.ackPending, m.eventsOut, m.duplicates)
+	reg.MustRegister(m.messages, m.redeliveries, m.deadLetters, m.batchDuration, m.batchSize, m.pending, m.ackPending, m.eventsOut, m.duplicates, m.publishFailures)
 	metricsFor[reg] = m
 	return m
 }
@@ -84,6 +89,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // outcome, for tests and health summaries.
 func (m *Metrics) MessagesCounter(worker, outcome string) prometheus.Counter {
 	return m.messages.WithLabelValues(worker, outcome)
+}
+
+// PublishFailuresCounter returns the counter of one worker's failed output
+// publishes, for tests.
+func (m *Metrics) PublishFailuresCounter(worker string) prometheus.Counter {
+	return m.publishFailures.WithLabelValues(worker)
 }
 
 // init creates a worker's series at zero, so dashboards and alerts see them
@@ -102,4 +113,5 @@ func (m *Metrics) init(worker string) {
 	m.ackPending.WithLabelValues(worker)
 	m.eventsOut.WithLabelValues(worker)
 	m.duplicates.WithLabelValues(worker)
+	m.publishFailures.WithLabelValues(worker)
 }

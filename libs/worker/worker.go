@@ -2,11 +2,11 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,10 +76,12 @@ type Worker struct {
 	started  bool
 	stopped  bool
 	cons     jetstream.Consumer
-	advSub   *nats.Subscription
 	stopping chan struct{}
-	cancel   context.CancelFunc // cancels handler contexts when Stop's deadline passes
-	wg       sync.WaitGroup
+	// busy holds, per loop, when its batch in flight started (0: idle),
+	// for the stall readiness check.
+	busy   []atomic.Int64
+	cancel context.CancelFunc // cancels handler contexts when Stop's deadline passes
+	wg     sync.WaitGroup
 }
 
 // New validates opts and returns a worker.
@@ -121,17 +123,15 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.cons = cons
 	w.stopping = make(chan struct{})
+	if s, ok := w.opts.Handler.(stopAware); ok {
+		s.setStopping(w.stopping)
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.cancel = cancel
-	if nc := w.opts.JS.Conn(); nc != nil && c.Retry.MaxDeliver > 0 {
-		subj := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", c.Stream, w.durable)
-		if w.advSub, err = nc.Subscribe(subj, w.maxDeliveries); err != nil {
-			w.log.Warn("cannot watch max-deliveries advisories", "err", err)
-		}
-	}
-	for range c.Concurrency {
+	w.busy = make([]atomic.Int64, c.Concurrency)
+	for i := range c.Concurrency {
 		w.wg.Add(1)
-		go w.loop(runCtx)
+		go w.loop(runCtx, &w.busy[i])
 	}
 	w.wg.Add(1)
 	go w.watchLag(runCtx)
@@ -153,9 +153,6 @@ func (w *Worker) Stop(ctx context.Context) error {
 	close(w.stopping)
 	w.mu.Unlock()
 
-	if w.advSub != nil {
-		_ = w.advSub.Unsubscribe()
-	}
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	var err error
@@ -171,7 +168,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return err
 }
 
-// Ready reports whether the worker is consuming.
+// Ready reports whether the worker is consuming, and not stuck on a batch
+// for longer than consumer.stall_after.
 func (w *Worker) Ready(ctx context.Context) error {
 	w.mu.Lock()
 	cons, started, stopped := w.cons, w.started, w.stopped
@@ -181,6 +179,14 @@ func (w *Worker) Ready(ctx context.Context) error {
 		return errors.New("not started")
 	case stopped:
 		return errors.New("stopping")
+	}
+	for i := range w.busy {
+		if since := w.busy[i].Load(); since != 0 {
+			if d := time.Since(time.Unix(0, since)); d > w.opts.Consumer.StallAfter {
+				return fmt.Errorf("a batch has been in the handler for %v (consumer.stall_after %v): its downstream neither answers nor fails; see the worker's log",
+					d.Round(time.Second), w.opts.Consumer.StallAfter)
+			}
+		}
 	}
 	if _, err := cons.Info(ctx); err != nil {
 		return fmt.Errorf("consumer %s: %w", w.durable, err)
@@ -212,7 +218,7 @@ func toMsg(raw jetstream.Msg) *Msg {
 // (A Consume subscription would keep a refill request open on the server,
 // whose messages would be lost to the closed subscription and wait out
 // AckWait before anyone else could take them.)
-func (w *Worker) loop(ctx context.Context) {
+func (w *Worker) loop(ctx context.Context, busy *atomic.Int64) {
 	defer w.wg.Done()
 	c := &w.opts.Consumer
 	failures := 0
@@ -230,7 +236,7 @@ func (w *Worker) loop(ctx context.Context) {
 			continue
 		}
 		failures = 0
-		w.drainFetch(ctx, mb.Messages())
+		w.drainFetch(ctx, mb.Messages(), busy)
 		if err := mb.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Debug("pull ended", "err", err)
 		}
@@ -238,7 +244,7 @@ func (w *Worker) loop(ctx context.Context) {
 }
 
 // drainFetch handles the messages of one pull request as they arrive.
-func (w *Worker) drainFetch(ctx context.Context, ch <-chan jetstream.Msg) {
+func (w *Worker) drainFetch(ctx context.Context, ch <-chan jetstream.Msg, busy *atomic.Int64) {
 	c := &w.opts.Consumer
 	for raw := range ch {
 		first := w.msg(raw)
@@ -280,7 +286,9 @@ func (w *Worker) drainFetch(ctx context.Context, ch <-chan jetstream.Msg) {
 		if timer != nil {
 			timer.Stop()
 		}
+		busy.Store(time.Now().UnixNano())
 		w.handle(ctx, batch)
+		busy.Store(0)
 	}
 }
 
@@ -303,6 +311,9 @@ func (w *Worker) handBack(m *Msg) {
 // in-progress heartbeats, then applies each result.
 func (w *Worker) handle(ctx context.Context, batch []*Msg) {
 	start := time.Now()
+	if batch = w.handleDead(ctx, batch); len(batch) == 0 {
+		return
+	}
 	hbDone := make(chan struct{})
 	go w.heartbeat(batch, hbDone)
 	results := w.safeHandle(ctx, batch)
@@ -427,40 +438,32 @@ func (w *Worker) deadLetter(ctx context.Context, m *Msg, kind, reason string) er
 	return nil
 }
 
-// maxDeliveries handles the server's advisory for a message that reached
-// the consumer's delivery limit without an outcome (its worker died or timed
-// out every time): the message is copied to the DLQ.
-func (w *Worker) maxDeliveries(adv *nats.Msg) {
-	var a struct {
-		Stream     string `json:"stream"`
-		StreamSeq  uint64 `json:"stream_seq"`
-		Deliveries uint64 `json:"deliveries"`
+// handleDead dead-letters, without calling the handler, the messages that
+// arrive once more than retry.max_deliver allows: none of their deliveries
+// had an outcome (the runtime dead-letters a message the handler failed on
+// at its last allowed delivery), so their worker crashed or timed out each
+// time. It returns the rest of the batch.
+func (w *Worker) handleDead(ctx context.Context, batch []*Msg) []*Msg {
+	max := w.opts.Consumer.Retry.MaxDeliver
+	if max <= 0 {
+		return batch
 	}
-	if err := json.Unmarshal(adv.Data, &a); err != nil || a.StreamSeq == 0 {
-		return
+	rest := batch[:0]
+	for _, m := range batch {
+		if m.Deliveries <= uint64(max) {
+			rest = append(rest, m)
+			continue
+		}
+		reason := fmt.Sprintf("no outcome after %d deliveries (the worker crashed or exceeded ack_wait each time)", m.Deliveries-1)
+		w.apply(ctx, m, &deadError{kind: dlq.KindMaxDeliver, reason: reason}, false)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := w.opts.JS.Stream(ctx, a.Stream)
-	if err != nil {
-		w.log.Error("max deliveries: cannot open stream", "stream", a.Stream, "err", err)
-		return
-	}
-	raw, err := s.GetMsg(ctx, a.StreamSeq)
-	if err != nil {
-		w.log.Error("max deliveries: message gone", "seq", a.StreamSeq, "err", err)
-		return
-	}
-	m := &Msg{Subject: raw.Subject, Data: raw.Data, Header: raw.Header, Deliveries: a.Deliveries,
-		Stream: a.Stream, Sequence: a.StreamSeq, Time: raw.Time}
-	if m.Header == nil {
-		m.Header = nats.Header{}
-	}
-	reason := fmt.Sprintf("no outcome after %d deliveries (the worker crashed or exceeded ack_wait each time)", a.Deliveries)
-	if err := w.deadLetter(ctx, m, dlq.KindMaxDeliver, reason); err != nil {
-		w.log.Error("max deliveries: cannot publish to the DLQ", "seq", a.StreamSeq, "err", err)
-	}
+	return rest
 }
+
+// deadError asks apply to dead-letter a message with a given kind.
+type deadError struct{ kind, reason string }
+
+func (e *deadError) Error() string { return e.reason }
 
 // watchLag samples the consumer's pending counts for the lag gauges.
 func (w *Worker) watchLag(ctx context.Context) {

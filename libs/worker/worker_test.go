@@ -4,17 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/jetlog/jetlog/libs/component"
+	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/dlq"
 	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/host"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
@@ -382,4 +387,187 @@ func TestEventsPublishesOutputsOnceAcrossRedelivery(t *testing.T) {
 			t.Errorf("output %s missing (got %v)", id, ids)
 		}
 	}
+}
+
+// outputStream makes a small stream for an Events worker's outputs.
+func (f *fixture) outputStream(t *testing.T, maxBytes int64) {
+	t.Helper()
+	if err := topology.EnsureStream(context.Background(), f.nats.JS, jetstream.StreamConfig{
+		Name: "OUT", Subjects: []string{"out.>"}, Discard: jetstream.DiscardNew, MaxBytes: maxBytes,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func passThrough(_ context.Context, ev *event.Event) ([]*event.Event, error) {
+	return []*event.Event{ev}, nil
+}
+
+func (f *fixture) publishEvents(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		ev := &event.Event{ID: fmt.Sprintf("e%d", i), Body: strings.Repeat("x", 200), Source: "web", Timestamp: time.Now()}
+		data, _ := ev.Marshal()
+		f.nats.Publish("work.in", ev.ID, data)
+	}
+}
+
+// A downstream stream that refuses (full) is never the message's fault: the
+// worker keeps retrying, nothing goes to the DLQ however long it lasts, and
+// everything flows once there is room again.
+func TestDownstreamPublishFailuresAreNeverDeadLettered(t *testing.T) {
+	f := newFixture(t)
+	f.outputStream(t, 4096) // room for a few events only
+	c := f.consumer(func(c *worker.ConsumerConfig) { c.Retry.MaxDeliver = 2 })
+	bh := worker.Events(f.nats.JS, worker.HandlerFunc(passThrough), worker.Output{Subject: worker.SubjectByPrefix("out.")}, f.m, "pub")
+	f.start(t, "pub", c, bh)
+	f.publishEvents(t, 40)
+	// More failed attempts than max_deliver allows deliveries.
+	testkit.Poll(t, 60*time.Second, func() (bool, string) {
+		n := testutil.ToFloat64(f.m.PublishFailuresCounter("pub"))
+		return n >= 5, fmt.Sprintf("%v publish failures so far", n)
+	})
+	if n := f.nats.StreamMsgs(topology.DLQStream); n != 0 {
+		t.Fatalf("%d messages dead-lettered for a full downstream stream", n)
+	}
+	s, _ := f.nats.JS.Stream(context.Background(), "OUT")
+	if _, err := f.nats.JS.UpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: "OUT", Subjects: []string{"out.>"}, Discard: jetstream.DiscardNew, MaxBytes: 1 << 20,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.waitOutcome(t, "pub", "acked", 40)
+	if info, _ := s.Info(context.Background()); info.State.Msgs != 40 {
+		t.Errorf("OUT holds %d events, want 40", info.State.Msgs)
+	}
+	if n := f.nats.StreamMsgs(topology.DLQStream); n != 0 {
+		t.Errorf("%d messages dead-lettered", n)
+	}
+}
+
+// A PubAck that never comes (here: a plain subscriber answers for the
+// subject instead of a stream, so the publish is swallowed) must not block
+// a worker forever: the host's JetStream context bounds the wait, the
+// publish is retried, and once a stream captures the subject the event is
+// stored.
+func TestALostPubAckIsRetriedNotWaitedOnForever(t *testing.T) {
+	f := newFixture(t)
+	sub, err := f.nats.NC.Subscribe("lost.>", func(*nats.Msg) {}) // swallows, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := worker.Spec[struct{}]{
+		Name:     "lost",
+		Consumer: f.consumer(nil),
+		New: func(_ context.Context, env *worker.Env, _ *struct{}) (worker.BatchHandler, error) {
+			return env.Events(worker.HandlerFunc(passThrough), worker.Output{Subject: worker.SubjectByPrefix("lost.")}), nil
+		},
+	}
+	cfg := host.NewConfig(host.Options{Factories: []component.Factory{spec.Factory()}})
+	if err := cfg.Load(config.Source{Set: []string{"nats.url=" + f.nats.URL, "admin.enabled=false"}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Stop(context.Background()) })
+	m := worker.NewMetrics(h.Registry())
+	f.publishEvents(t, 1)
+	testkit.Poll(t, time.Minute, func() (bool, string) {
+		n := testutil.ToFloat64(m.PublishFailuresCounter("lost"))
+		return n >= 1, "no publish has timed out yet"
+	})
+	_ = sub.Unsubscribe()
+	if err := topology.EnsureStream(context.Background(), f.nats.JS, jetstream.StreamConfig{Name: "LOST", Subjects: []string{"lost.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Poll(t, time.Minute, func() (bool, string) {
+		n := testutil.ToFloat64(m.MessagesCounter("lost", "acked"))
+		return n == 1, "not acked yet"
+	})
+}
+
+// Stopping a worker that waits on a full downstream ends the wait: the
+// message is handed back at once, not held until the drain's deadline.
+func TestStopEndsAWaitOnADownstream(t *testing.T) {
+	f := newFixture(t)
+	f.outputStream(t, 4096)
+	bh := worker.Events(f.nats.JS, worker.HandlerFunc(passThrough), worker.Output{Subject: worker.SubjectByPrefix("out.")}, f.m, "stuck")
+	w := f.start(t, "stuck", f.consumer(nil), bh)
+	f.publishEvents(t, 40)
+	testkit.Poll(t, 30*time.Second, func() (bool, string) {
+		return testutil.ToFloat64(f.m.PublishFailuresCounter("stuck")) >= 1, "no publish failed yet"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v (it waited for the downstream until its deadline)", err)
+	}
+	if n := f.outcome("stuck", "shutdown"); n < 1 {
+		t.Errorf("%d messages handed back at stop, want at least 1", n)
+	}
+	if n := f.nats.StreamMsgs(topology.DLQStream); n != 0 {
+		t.Errorf("%d messages dead-lettered", n)
+	}
+}
+
+// A message whose worker dies on every delivery (an OOM kill, a crash
+// outside the handler) reaches the DLQ by its delivery count, seen by the
+// next worker that receives it: no server advisory, which nobody may be
+// listening to, is needed.
+func TestAMessageWithNoOutcomeOnEveryDeliveryIsDeadLettered(t *testing.T) {
+	f := newFixture(t)
+	c := f.consumer(func(c *worker.ConsumerConfig) { c.Retry.MaxDeliver = 3; c.AckWait = time.Second })
+	// Create the durable as the worker will, then take the message three
+	// times without an outcome, as three crashed workers would.
+	w, err := worker.New(worker.Options{Name: "crashy", JS: f.nats.JS, Consumer: c, Handler: worker.BatchHandlerFunc(
+		func(_ context.Context, b []*worker.Msg) []error { return make([]error, len(b)) }), Metrics: f.m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.nats.Publish("work.in", "doomed", []byte("kills its worker"))
+	cons, err := f.nats.JS.Consumer(context.Background(), testStream, "crashy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		testkit.Poll(t, 10*time.Second, func() (bool, string) {
+			mb, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				return false, err.Error()
+			}
+			for m := range mb.Messages() {
+				md, _ := m.Metadata()
+				return md.NumDelivered == uint64(i+1), fmt.Sprintf("delivery %d", md.NumDelivered)
+			}
+			return false, fmt.Sprintf("waiting for delivery %d after ack_wait", i+1)
+		})
+	}
+	dead := testkit.Record(t, f.nats.JS, topology.DLQStream)
+	f.start(t, "crashy", c, worker.BatchHandlerFunc(func(_ context.Context, b []*worker.Msg) []error {
+		t.Errorf("the handler ran for a message with no outcome on %d deliveries", b[0].Deliveries-1)
+		return make([]error, len(b))
+	}))
+	msgs := dead.Wait(t, 1, 30*time.Second)
+	r, err := dlq.Parse(msgs[0].Headers(), msgs[0].Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Data) != "kills its worker" || r.Kind != dlq.KindMaxDeliver || !strings.Contains(r.Reason, "no outcome") {
+		t.Errorf("dead letter = %+v", r)
+	}
+	testkit.Poll(t, 10*time.Second, func() (bool, string) {
+		p, ap := f.consumerState(t, "crashy")
+		return p == 0 && ap == 0, fmt.Sprintf("pending=%d ack_pending=%d: the message must be terminated", p, ap)
+	})
 }

@@ -89,7 +89,7 @@ func StartNATS(ctx context.Context) (*NATS, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := topology.Ensure(ctx, js, topology.DefaultLimits()); err != nil {
+	if err := topology.Ensure(ctx, js, topology.Defaults(), nil); err != nil {
 		return nil, err
 	}
 	return &NATS{srv: srv, dir: dir, NC: nc, JS: js}, nil

@@ -107,7 +107,7 @@ func Gateway(ctx context.Context, o GatewayOptions) (*GatewayReport, error) {
 	}
 	adminAddr := "127.0.0.1:" + strconv.Itoa(adminPort)
 	gw, err := StartProc("gateway", bin, o.WorkDir, []string{"JETLOG_NATS__URL=" + n.URL()},
-		"-set", "admin.listen="+adminAddr, "-set", fmt.Sprintf("admin.pprof=%v", o.ProfileDir != ""), "-set", "http.enabled=false", "-set", "forward.listen="+addr)
+		"-set", "admin.listen="+adminAddr, "-set", fmt.Sprintf("admin.pprof=%v", o.ProfileDir != ""), "-set", "gateway.http.enabled=false", "-set", "gateway.forward.listen="+addr)
 	if err != nil {
 		return nil, err
 	}

@@ -99,12 +99,12 @@ func Pipeline(ctx context.Context, o PipelineOptions) (*PipelineReport, error) {
 	defer n.Close()
 	env := []string{"JETLOG_NATS__URL=" + n.URL()}
 	start := time.Now()
-	ix, err := StartProc("indexer", indexerBin, o.WorkDir, env, "-set", "admin.listen=", "-set", "opensearch.urls=["+o.OpenSearchURL+"]", "-set", "index_prefix="+jlPrefix)
+	ix, err := StartProc("indexer", indexerBin, o.WorkDir, env, "-set", "admin.enabled=false", "-set", "opensearch.urls=["+o.OpenSearchURL+"]", "-set", "indexer.index_prefix="+jlPrefix)
 	if err != nil {
 		return nil, err
 	}
 	defer ix.Stop()
-	en, err := StartProc("enricher", enricherBin, o.WorkDir, env, "-set", "admin.listen=", "-set", "pipelines_dir="+filepath.Join(o.Repo, "pipelines"))
+	en, err := StartProc("enricher", enricherBin, o.WorkDir, env, "-set", "admin.enabled=false", "-set", "enricher.pipelines_dir="+filepath.Join(o.Repo, "pipelines"))
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func enricherAlone(ctx context.Context, o PipelineOptions, bin string, evs []Raw
 	defer n.Close()
 	start := time.Now()
 	en, err := StartProc("enricher-alone", bin, o.WorkDir, []string{"JETLOG_NATS__URL=" + n.URL()},
-		"-set", "admin.listen=", "-set", "pipelines_dir="+filepath.Join(o.Repo, "pipelines"))
+		"-set", "admin.enabled=false", "-set", "enricher.pipelines_dir="+filepath.Join(o.Repo, "pipelines"))
 	if err != nil {
 		return 0, err
 	}

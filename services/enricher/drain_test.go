@@ -27,8 +27,8 @@ func TestSIGTERMDrainsTheBatchInFlight(t *testing.T) {
 	// With a 5-minute ack_wait, a message the first process kept without
 	// acknowledging or handing back would hold up the second one for
 	// minutes, past the polls below.
-	args := []string{"-set", "log.format=json", "-set", "admin.listen=127.0.0.1:0", "-set", "consumer.batch=200",
-		"-set", "consumer.concurrency=2", "-set", "consumer.ack_wait=5m", "-set", "pipelines_dir="}
+	args := []string{"-set", "log.format=json", "-set", "admin.listen=127.0.0.1:0", "-set", "enricher.consumer.batch=200",
+		"-set", "enricher.consumer.concurrency=2", "-set", "enricher.consumer.ack_wait=5m", "-set", "enricher.pipelines_dir="}
 
 	first := testkit.StartProcess(t, bin, env, args...)
 	testkit.Poll(t, 60*time.Second, func() (bool, string) {

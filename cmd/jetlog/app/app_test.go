@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"os/exec"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,36 +17,50 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
-	"github.com/jetlog/jetlog/libs/config"
+	"github.com/jetlog/jetlog/libs/host"
 	"github.com/jetlog/jetlog/libs/testkit"
 )
 
-// startApp runs the all-in-one process on free ports with its own NATS
-// store and index prefix.
-func startApp(t *testing.T, cl *opensearchapi.Client) (*app.App, string) {
+// testConfig is the all-in-one configuration on free ports with its own
+// NATS store and index prefix.
+func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 	t.Helper()
-	cfg := app.Defaults()
+	cfg := app.NewConfig()
 	cfg.NATS.Server.Listen = "127.0.0.1:0"
 	cfg.NATS.Server.StoreDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Gateway.HTTP.Listen = "127.0.0.1:0"
-	cfg.Gateway.Forward.Listen = "127.0.0.1:0"
+	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
+	app.Gateway(cfg).Forward.Listen = "127.0.0.1:0"
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
-	cfg.Enricher.Settings.PipelinesDir = "../../../pipelines"
+	app.Enricher(cfg).Settings.PipelinesDir = "../../../pipelines"
 	prefix := testkit.IndexName(t, cl)
-	cfg.Indexer.Settings.IndexPrefix = prefix
+	app.Indexer(cfg).Settings.IndexPrefix = prefix
 	t.Cleanup(func() {
 		_, _ = cl.IndexTemplate.Delete(context.Background(), opensearchapi.IndexTemplateDeleteReq{IndexTemplate: prefix})
 	})
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return cfg, prefix
+}
+
+// start runs a host on cfg until the test ends.
+func start(t *testing.T, cfg *host.Config) *host.Host {
+	t.Helper()
+	h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(context.Background()); err != nil {
+	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.Stop(context.Background()) })
-	return a, prefix
+	t.Cleanup(func() { _ = h.Stop(context.Background()) })
+	return h
+}
+
+// startApp runs the all-in-one process on free ports with its own NATS
+// store and index prefix.
+func startApp(t *testing.T, cl *opensearchapi.Client) (*host.Host, string) {
+	t.Helper()
+	cfg, prefix := testConfig(t, cl)
+	return start(t, cfg), prefix
 }
 
 func TestRawEventBecomesSearchable(t *testing.T) {
@@ -92,7 +104,7 @@ func TestRawEventBecomesSearchable(t *testing.T) {
 	if !ok {
 		t.Errorf("not ready: %v", ready)
 	}
-	for _, name := range []string{"nats", "enricher", "indexer", "opensearch"} {
+	for _, name := range []string{"nats", "gateway", "gateway/backlog", "enricher", "enricher/consumer", "indexer", "indexer/consumer", "indexer/opensearch"} {
 		if ready[name] != "ok" {
 			t.Errorf("readiness %s = %q", name, ready[name])
 		}
@@ -135,9 +147,9 @@ func TestMetricsPassPromtool(t *testing.T) {
 }
 
 func TestStopIsIdempotentAndSafeWithoutStart(t *testing.T) {
-	cfg := app.Defaults()
-	cfg.Enricher.Settings.PipelinesDir = ""
-	a, err := app.New(cfg, nil)
+	cfg := app.NewConfig()
+	app.Enricher(cfg).Settings.PipelinesDir = ""
+	a, err := host.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +161,11 @@ func TestStopIsIdempotentAndSafeWithoutStart(t *testing.T) {
 }
 
 func TestInvalidConfigNamesEveryProblem(t *testing.T) {
-	cfg := app.Defaults()
+	cfg := app.NewConfig()
 	cfg.NATS.Server.Sync = "sometimes"
-	cfg.Indexer.Consumer.Batch = 0
+	app.Indexer(cfg).Consumer.Batch = 0
 	cfg.OpenSearch.URLs = nil
-	_, err := app.New(cfg, nil)
+	_, err := host.New(cfg, nil)
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
@@ -164,21 +176,6 @@ func TestInvalidConfigNamesEveryProblem(t *testing.T) {
 	}
 }
 
-func TestExampleConfigIsValidAndMatchesTheDefaults(t *testing.T) {
-	cfg := app.Defaults()
-	data, err := os.ReadFile("../../../jetlog.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := config.DecodeStrict("jetlog.example.yaml", data, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	want := app.Defaults()
-	if !reflect.DeepEqual(cfg, want) {
-		t.Errorf("jetlog.example.yaml differs from the defaults:\n file: %+v\n code: %+v", cfg, want)
-	}
-}
-
 // TestGatewayEventsAreSearchableExactlyOnce sends 50 000 events through the
 // gateway's _bulk API, checks OpenSearch holds exactly the ids the gateway
 // answered with, sends them all again and checks nothing was added.
@@ -186,7 +183,7 @@ func TestGatewayEventsAreSearchableExactlyOnce(t *testing.T) {
 	const total, perRequest = 50000, 1000
 	cl := testkit.OpenSearch(t)
 	a, prefix := startApp(t, cl)
-	url := "http://" + a.GatewayHTTPAddr() + "/orders/_bulk"
+	url := "http://" + app.GatewayOf(a).HTTPAddr() + "/orders/_bulk"
 	send := func() map[string]bool {
 		ids := map[string]bool{}
 		for r := 0; r < total/perRequest; r++ {
@@ -302,4 +299,43 @@ func TestFluentBitNATSOutputIsIndexed(t *testing.T) {
 		_ = json.Unmarshal(resp.Hits.Hits[0].Source, &ev)
 		return ev["body"] == "hi from fluent bit" && ev["@timestamp"] == "2026-11-25T02:53:18.972944Z", fmt.Sprint(ev)
 	})
+}
+
+// TestColdStartDuringAnOpenSearchOutage starts everything while OpenSearch
+// is unreachable: the gateway and the enricher run and accept, their
+// readiness (/readyz/gateway, /readyz/enricher) is green, and only the
+// process-wide /readyz says the indexer waits for OpenSearch.
+func TestColdStartDuringAnOpenSearchOutage(t *testing.T) {
+	cl := testkit.OpenSearch(t)
+	cfg, _ := testConfig(t, cl)
+	cfg.OpenSearch.URLs = []string{"http://127.0.0.1:1"} // nothing listens there
+	h := start(t, cfg)
+	resp, err := http.Post("http://"+app.GatewayOf(h).HTTPAddr()+"/v1/ingest/checkout", "application/json",
+		strings.NewReader(`{"message":"accepted while OpenSearch is down","level":"info"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("gateway answered %d during an OpenSearch outage", resp.StatusCode)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + h.AdminAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testkit.Poll(t, 30*time.Second, func() (bool, string) {
+		code, body := get("/readyz/enricher")
+		return code == 200, body
+	})
+	if code, body := get("/readyz/gateway"); code != 200 {
+		t.Errorf("/readyz/gateway = %d %s, want 200: the gateway does not depend on OpenSearch", code, body)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, `"indexer/opensearch":"opensearch unreachable`) {
+		t.Errorf("/readyz = %d %s, want 503 naming indexer/opensearch", code, body)
+	}
 }

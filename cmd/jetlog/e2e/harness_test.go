@@ -39,10 +39,13 @@ func binary(t *testing.T, name string) string {
 			return
 		}
 		bins = map[string]string{}
-		for _, svc := range []string{"enricher", "indexer"} {
+		for _, svc := range []string{"enricher", "indexer", "gateway", "jetlog"} {
 			out := filepath.Join(dir, svc)
 			cmd := exec.Command("go", "build", "-o", out, ".")
 			cmd.Dir = filepath.Join("..", "..", "..", "services", svc)
+			if svc == "jetlog" {
+				cmd.Dir = ".."
+			}
 			if b, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", svc, err, b)
 				return
@@ -71,10 +74,10 @@ func newWorkers(t *testing.T, natsURL, osURL, prefix string) *workers {
 		env: []string{"JETLOG_NATS__URL=" + natsURL},
 		args: map[string][]string{
 			// A short ack_wait brings back quickly what a killed process held.
-			"enricher": {"-set", "pipelines_dir=", "-set", "consumer.batch=500", "-set", "consumer.ack_wait=5s"},
-			"indexer": {"-set", "opensearch.urls=[" + osURL + "]", "-set", "index_prefix=" + prefix,
-				"-set", "consumer.batch=1000", "-set", "consumer.ack_wait=5s", "-set", "retry.max_elapsed=5s", "-set", "retry.max=2s",
-				"-set", "consumer.retry.max=5s"},
+			"enricher": {"-set", "enricher.pipelines_dir=", "-set", "enricher.consumer.batch=500", "-set", "enricher.consumer.ack_wait=5s"},
+			"indexer": {"-set", "opensearch.urls=[" + osURL + "]", "-set", "indexer.index_prefix=" + prefix,
+				"-set", "indexer.consumer.batch=1000", "-set", "indexer.consumer.ack_wait=5s", "-set", "indexer.retry.max_elapsed=5s",
+				"-set", "indexer.retry.max=2s", "-set", "indexer.consumer.retry.max=5s"},
 		}}
 	for _, name := range []string{"indexer", "enricher"} {
 		w.start(name)

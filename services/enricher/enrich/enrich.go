@@ -64,9 +64,11 @@ func (c *Config) Validate() error {
 
 // Spec is the enricher worker.
 var Spec = worker.Spec[Config]{
-	Name:     "enricher",
-	Defaults: Defaults(),
-	Consumer: worker.ConsumerConfig{Stream: topology.RawStream, Subjects: []string{topology.RawSubjects}, Concurrency: 2},
+	Name:      "enricher",
+	Defaults:  Defaults(),
+	AdminPort: 9466,
+	Writes:    []string{topology.EnrichedStream},
+	Consumer:  worker.ConsumerConfig{Stream: topology.RawStream, Subjects: []string{topology.RawSubjects}, Concurrency: 2},
 	New: func(ctx context.Context, env *worker.Env, cfg *Config) (worker.BatchHandler, error) {
 		h, err := New(*cfg, env.Registry, env.Logger)
 		if err != nil {

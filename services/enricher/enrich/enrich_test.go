@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetlog/jetlog/libs/component/componenttest"
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
@@ -18,7 +19,7 @@ import (
 )
 
 func consumer() worker.ConsumerConfig {
-	c := worker.DefaultConfig(enrich.Spec).Consumer
+	c := enrich.Spec.DefaultConsumer()
 	c.Batch = 50
 	c.Retry.Initial, c.Retry.Max = 20*time.Millisecond, 100*time.Millisecond
 	return c
@@ -87,4 +88,13 @@ func countByMsgID(t *testing.T, js jetstream.JetStream, stream string) map[strin
 			return out
 		}
 	}
+}
+
+func TestComponentConformance(t *testing.T) {
+	componenttest.Run(t, componenttest.Case{
+		Factory: enrich.Spec.Factory(),
+		Configure: func(_ *testing.T, cfg any) {
+			cfg.(*worker.Section[enrich.Config]).Settings.PipelinesDir = "../../../pipelines"
+		},
+	})
 }

@@ -184,8 +184,8 @@ func (g *Gateway) limitBodies(next http.Handler) http.Handler {
 	})
 }
 
-// Start binds the listeners.
-func (g *Gateway) Start() error {
+// Start binds the listeners and returns.
+func (g *Gateway) Start(context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.started {

@@ -23,6 +23,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -38,13 +40,6 @@ import (
 
 //go:embed template.json
 var templateJSON string
-
-// Config is the standalone indexer's own configuration: where OpenSearch is,
-// and how to write into it.
-type Config struct {
-	OpenSearch osclient.Config `yaml:"opensearch"`
-	Settings   `yaml:",inline"`
-}
 
 // Settings say how to write into OpenSearch.
 type Settings struct {
@@ -72,9 +67,6 @@ type Retry struct {
 	MaxElapsed time.Duration `yaml:"max_elapsed"`
 }
 
-// Defaults returns the indexer's defaults.
-func Defaults() Config { return Config{OpenSearch: osclient.Defaults(), Settings: DefaultSettings()} }
-
 // DefaultSettings returns the defaults of Settings.
 func DefaultSettings() Settings {
 	return Settings{
@@ -84,14 +76,6 @@ func DefaultSettings() Settings {
 }
 
 var validPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
-
-// Validate checks the configuration.
-func (c *Config) Validate() error {
-	var errs config.Errors
-	errs.Check("opensearch", &c.OpenSearch)
-	errs.Check("", &c.Settings)
-	return errs.Err()
-}
 
 // Validate checks the settings.
 func (c *Settings) Validate() error {
@@ -111,35 +95,61 @@ func (c *Settings) Validate() error {
 	return errs.Err()
 }
 
-// Spec is the indexer worker.
-var Spec = worker.Spec[Config]{
-	Name:     "indexer",
-	Defaults: Defaults(),
+// Spec is the indexer worker. It writes to the OpenSearch cluster of the
+// host's `opensearch` section.
+var Spec = worker.Spec[Settings]{
+	Name:       "indexer",
+	Defaults:   DefaultSettings(),
+	AdminPort:  9467,
+	OpenSearch: true,
 	Consumer: worker.ConsumerConfig{
 		Stream: topology.EnrichedStream, Subjects: []string{topology.EnrichedSubjects},
 		Batch: 2000, Concurrency: 2, Linger: 300 * time.Millisecond, AckWait: 30 * time.Second,
 		// OpenSearch being down is transient: never dead-letter for it.
 		Retry: worker.RetryPolicy{MaxDeliver: -1, Initial: time.Second, Max: 15 * time.Second},
 	},
-	New: func(ctx context.Context, env *worker.Env, cfg *Config) (worker.BatchHandler, error) {
-		cl, err := osclient.New(ctx, cfg.OpenSearch)
+	New: func(ctx context.Context, env *worker.Env, cfg *Settings) (worker.BatchHandler, error) {
+		cl, err := env.OpenSearch(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return Build(ctx, env, cl, cfg.Settings)
+		return Build(ctx, env, cl, *cfg)
 	},
 }
 
-// Build returns an indexer over cl, with its template installed when the
-// settings say so and an "opensearch" readiness check on env.
-func Build(ctx context.Context, env *worker.Env, cl *opensearchapi.Client, s Settings) (*Indexer, error) {
+// Build returns an indexer over cl with an "opensearch" readiness check on
+// env. The index template (when the settings say so) is installed in the
+// background, retried until OpenSearch takes it, and before any bulk
+// request, so the indexer starts (and the rest of the process with it)
+// while OpenSearch is down.
+func Build(_ context.Context, env *worker.Env, cl *opensearchapi.Client, s Settings) (*Indexer, error) {
 	ix := New(cl, s)
-	if s.ApplyTemplate {
-		if err := ix.EnsureTemplate(ctx); err != nil {
-			return nil, err
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := &backoff.ExponentialBackOff{InitialInterval: s.Retry.Initial, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: s.Retry.Max}
+		b.Reset()
+		for ix.needTemplate.Load() && ix.ensureTemplate(ctx) != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(b.NextBackOff()):
+			}
 		}
-	}
-	env.AddCheck("opensearch", func(ctx context.Context) error { return osclient.Ping(ctx, cl) })
+	}()
+	env.OnStop(func(context.Context) error { cancel(); <-done; return nil })
+	env.AddCheck("opensearch", func(ctx context.Context) error {
+		if err := osclient.Ping(ctx, cl); err != nil {
+			return err
+		}
+		if ix.needTemplate.Load() {
+			ix.errMu.Lock()
+			defer ix.errMu.Unlock()
+			return fmt.Errorf("index template not installed yet (last attempt: %v)", ix.templateErr)
+		}
+		return nil
+	})
 	return ix, nil
 }
 
@@ -147,12 +157,42 @@ func Build(ctx context.Context, env *worker.Env, cl *opensearchapi.Client, s Set
 type Indexer struct {
 	cl  *opensearchapi.Client
 	cfg Settings
+	// needTemplate is set until the index template is installed.
+	needTemplate atomic.Bool
+	templateMu   sync.Mutex // held while installing
+	errMu        sync.Mutex
+	templateErr  error
 }
 
 var _ worker.BatchHandler = (*Indexer)(nil)
 
 // New returns an indexer over cl.
-func New(cl *opensearchapi.Client, cfg Settings) *Indexer { return &Indexer{cl: cl, cfg: cfg} }
+func New(cl *opensearchapi.Client, cfg Settings) *Indexer {
+	ix := &Indexer{cl: cl, cfg: cfg}
+	ix.needTemplate.Store(cfg.ApplyTemplate)
+	return ix
+}
+
+// ensureTemplate installs the index template once, before the first bulk
+// request; while it cannot, batches are retried later like any outage.
+func (ix *Indexer) ensureTemplate(ctx context.Context) error {
+	if !ix.needTemplate.Load() {
+		return nil
+	}
+	ix.templateMu.Lock()
+	defer ix.templateMu.Unlock()
+	if !ix.needTemplate.Load() {
+		return nil
+	}
+	if err := ix.installTemplate(ctx); err != nil {
+		ix.errMu.Lock()
+		ix.templateErr = err
+		ix.errMu.Unlock()
+		return err
+	}
+	ix.needTemplate.Store(false)
+	return nil
+}
 
 // IndexFor returns the index of an event of dataset ("" for none) that
 // happened at ts: <prefix>[-<dataset>]-YYYY.MM.DD in UTC.
@@ -179,22 +219,41 @@ func cleanDataset(d string) string {
 }
 
 // EnsureTemplate installs or updates the composable index template,
-// retrying while OpenSearch is starting.
+// retrying for up to a minute while OpenSearch is starting.
 func (ix *Indexer) EnsureTemplate(ctx context.Context) error {
-	body := strings.NewReplacer("{{PREFIX}}", ix.cfg.IndexPrefix, "{{REPLICAS}}", strconv.Itoa(ix.cfg.Replicas)).Replace(templateJSON)
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		resp, err := ix.cl.IndexTemplate.Create(ctx, opensearchapi.IndexTemplateCreateReq{
-			IndexTemplate: ix.cfg.IndexPrefix, Body: strings.NewReader(body),
-		})
-		if err != nil && resp != nil && classifyStatus(resp.Inspect().Response) == statusPermanent {
+		err := ix.installTemplate(ctx)
+		var perm *permanentTemplateError
+		if errors.As(err, &perm) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
 	}, backoff.WithMaxElapsedTime(time.Minute))
-	if err != nil {
-		return fmt.Errorf("install index template %s: %w", ix.cfg.IndexPrefix, err)
+	if err == nil {
+		ix.needTemplate.Store(false)
 	}
-	return nil
+	return err
+}
+
+// permanentTemplateError is a template OpenSearch refuses for good.
+type permanentTemplateError struct{ err error }
+
+func (e *permanentTemplateError) Error() string { return e.err.Error() }
+func (e *permanentTemplateError) Unwrap() error { return e.err }
+
+// installTemplate makes one attempt at installing the index template.
+func (ix *Indexer) installTemplate(ctx context.Context) error {
+	body := strings.NewReplacer("{{PREFIX}}", ix.cfg.IndexPrefix, "{{REPLICAS}}", strconv.Itoa(ix.cfg.Replicas)).Replace(templateJSON)
+	resp, err := ix.cl.IndexTemplate.Create(ctx, opensearchapi.IndexTemplateCreateReq{
+		IndexTemplate: ix.cfg.IndexPrefix, Body: strings.NewReader(body),
+	})
+	if err != nil {
+		err = fmt.Errorf("install index template %s: %w", ix.cfg.IndexPrefix, err)
+		if resp != nil && classifyStatus(resp.Inspect().Response) == statusPermanent {
+			return &permanentTemplateError{err: err}
+		}
+	}
+	return err
 }
 
 // routing is the part of an event the indexer reads.
@@ -219,6 +278,12 @@ type item struct {
 // redelivers later.
 func (ix *Indexer) HandleBatch(ctx context.Context, batch []*worker.Msg) []error {
 	res := make([]error, len(batch))
+	if err := ix.ensureTemplate(ctx); err != nil {
+		for i := range res {
+			res[i] = err
+		}
+		return res
+	}
 	items := make([]item, 0, len(batch))
 	for i, m := range batch {
 		// Only what routing needs is decoded; the document is sent as it

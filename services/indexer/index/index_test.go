@@ -11,6 +11,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetlog/jetlog/libs/component/componenttest"
 	"github.com/jetlog/jetlog/libs/dlq"
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/testkit"
@@ -30,7 +31,7 @@ func settings(prefix string) index.Settings {
 }
 
 func consumer() worker.ConsumerConfig {
-	c := worker.DefaultConfig(index.Spec).Consumer
+	c := index.Spec.DefaultConsumer()
 	c.Batch, c.Linger = 100, 20*time.Millisecond
 	c.Retry.Initial, c.Retry.Max = 50*time.Millisecond, 200*time.Millisecond
 	return c
@@ -227,4 +228,20 @@ func TestTemplateMapsGeoLocationsAsGeoPoints(t *testing.T) {
 	if len(resp.Hits.Hits) != 1 {
 		t.Errorf("geo_distance found %d documents, want 1", len(resp.Hits.Hits))
 	}
+}
+
+func TestComponentConformance(t *testing.T) {
+	cl := testkit.OpenSearch(t)
+	componenttest.Run(t, componenttest.Case{
+		Factory:    index.Spec.Factory(),
+		OpenSearch: true,
+		Configure: func(t *testing.T, cfg any) {
+			s := cfg.(*worker.Section[index.Settings])
+			s.Settings.IndexPrefix = testkit.IndexName(t, cl)
+			prefix := s.Settings.IndexPrefix
+			t.Cleanup(func() {
+				_, _ = cl.IndexTemplate.Delete(context.Background(), opensearchapi.IndexTemplateDeleteReq{IndexTemplate: prefix})
+			})
+		},
+	})
 }
