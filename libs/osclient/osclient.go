@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -34,7 +33,9 @@ type Config struct {
 	// Username and Password enable HTTP basic authentication.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
-	// PasswordFile reads the password from a file (a mounted secret).
+	// PasswordFile reads the password from a file (a mounted secret). The
+	// file is read again when it changes and whenever OpenSearch answers
+	// 401, so a rotated secret is picked up without a restart.
 	PasswordFile string `yaml:"password_file"`
 	// TLS configures https:// URLs.
 	TLS natsclient.TLS `yaml:"tls"`
@@ -115,11 +116,13 @@ func New(ctx context.Context, c Config) (*opensearchapi.Client, error) {
 		CompressRequestBody: c.Compress,
 	}
 	if c.PasswordFile != "" {
-		b, err := os.ReadFile(c.PasswordFile)
+		pf, err := openPasswordFile(c.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("opensearch password_file: %w", err)
+			return nil, err
 		}
-		oc.Password = strings.TrimSpace(string(b))
+		// The transport sets the header itself, from the file as it is now.
+		oc.Username = ""
+		oc.Transport = &basicAuth{next: tr, user: c.Username, password: pf}
 	}
 	if c.AWS.Region != "" {
 		ac, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.AWS.Region))
@@ -137,14 +140,57 @@ func New(ctx context.Context, c Config) (*opensearchapi.Client, error) {
 	return cl, nil
 }
 
+// ErrUnauthorized is what a 401 from OpenSearch, or from a proxy in front of
+// it, means: the configured credentials are refused.
+var ErrUnauthorized = errors.New("opensearch refuses our credentials (401): check opensearch.username and opensearch.password or password_file (the file is read again when it changes)")
+
 // Ping checks that the cluster answers and is not red.
 func Ping(ctx context.Context, cl *opensearchapi.Client) error {
 	resp, err := cl.Cluster.Health(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("opensearch unreachable: %w", err)
+		switch status := Status(resp.Inspect().Response); status {
+		case 0:
+			return fmt.Errorf("opensearch unreachable: %w", err)
+		case http.StatusUnauthorized:
+			return ErrUnauthorized
+		default:
+			return fmt.Errorf("opensearch refused cluster health (%s)", Refusal(status, err))
+		}
 	}
 	if resp.Status == "red" {
 		return errors.New("opensearch cluster health is red")
 	}
 	return nil
+}
+
+// Status returns the HTTP status of an answer from OpenSearch (or from a
+// proxy in front of it), or 0 when nothing answered (connection refused,
+// timeout).
+func Status(r *opensearch.Response) int {
+	if r == nil {
+		return 0
+	}
+	return r.StatusCode
+}
+
+// Refusal describes a refused request for an operator: its status and, when
+// the answer carried one, OpenSearch's error type and reason, as in
+// "403 Forbidden: security_exception: no permissions for [...]". A proxy's
+// own page (nginx's HTML) is left out. It never contains request headers,
+// so no credentials.
+func Refusal(status int, err error) string {
+	s := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	var se *opensearch.StructError
+	var str *opensearch.StringError
+	switch {
+	case errors.As(err, &se):
+		s += ": " + se.Err.Type + ": " + se.Err.Reason
+	case errors.As(err, &str):
+		s += ": " + str.Err
+	}
+	const max = 400
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }

@@ -5,6 +5,7 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -293,4 +294,25 @@ func (n *NATS) PublishMany(count int, msg func(i int) (subject, msgID string, da
 			}
 		}
 	}
+}
+
+// LogBuffer collects what a logger writes, for assertions; it is safe for
+// concurrent writers.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -1,15 +1,3 @@
-// Package index is the indexer stage: it bulk-writes events from LOGS into
-// OpenSearch and acknowledges each message only once OpenSearch confirmed its
-// bulk item.
-//
-// Idempotency: every document is written with op_type=create and the event
-// id as _id, into an index named from the event's own timestamp
-// (<prefix>-YYYY.MM.DD, UTC, or <prefix>-<dataset>-YYYY.MM.DD for an event
-// a pipeline routed to a dataset). A redelivery or a replay weeks later targets
-// the same index and id, so OpenSearch answers 409 and no second document
-// is made. (A data stream would route by write time through its current
-// backing index, so a late replay could create the same _id again in a newer
-// backing index; dated indices keep _id unique.)
 package index
 
 import (
@@ -19,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +18,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/event"
@@ -50,9 +40,12 @@ type Settings struct {
 	// ApplyTemplate installs the composable index template at start.
 	ApplyTemplate bool `yaml:"apply_template"`
 	// BulkMaxBytes splits a batch into bulk requests of at most this size.
+	// A request refused as too large (413) is split further, and later
+	// requests are kept under the size that passed.
 	BulkMaxBytes int `yaml:"bulk_max_bytes"`
-	// Retry governs retries of 429, 5xx and timeouts within one batch,
-	// before the messages are handed back to JetStream for redelivery.
+	// Retry governs retries within one batch (429, 5xx, timeouts, and
+	// OpenSearch refusing the indexer with 401, 403 or 404), before the
+	// messages are handed back to JetStream for redelivery.
 	Retry Retry `yaml:"retry"`
 }
 
@@ -117,13 +110,23 @@ var Spec = worker.Spec[Settings]{
 	},
 }
 
-// Build returns an indexer over cl with an "opensearch" readiness check on
-// env. The index template (when the settings say so) is installed in the
+// Build returns an indexer over cl with its logs and metrics on env and an
+// "opensearch" readiness check that says why OpenSearch refuses it. The
+// index template (when the settings say so) is installed in the
 // background, retried until OpenSearch takes it, and before any bulk
 // request, so the indexer starts (and the rest of the process with it)
 // while OpenSearch is down.
 func Build(_ context.Context, env *worker.Env, cl *opensearchapi.Client, s Settings) (*Indexer, error) {
 	ix := New(cl, s)
+	if env.Logger != nil {
+		ix.log = env.Logger
+	}
+	if env.Registry != nil {
+		var err error
+		if ix.requests, err = newRequests(env.Registry); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -139,24 +142,23 @@ func Build(_ context.Context, env *worker.Env, cl *opensearchapi.Client, s Setti
 		}
 	}()
 	env.OnStop(func(context.Context) error { cancel(); <-done; return nil })
-	env.AddCheck("opensearch", func(ctx context.Context) error {
-		if err := osclient.Ping(ctx, cl); err != nil {
-			return err
-		}
-		if ix.needTemplate.Load() {
-			ix.errMu.Lock()
-			defer ix.errMu.Unlock()
-			return fmt.Errorf("index template not installed yet (last attempt: %v)", ix.templateErr)
-		}
-		return nil
-	})
+	env.AddCheck("opensearch", ix.Ready)
 	return ix, nil
 }
 
 // Indexer writes batches of events to OpenSearch.
 type Indexer struct {
-	cl  *opensearchapi.Client
-	cfg Settings
+	cl       *opensearchapi.Client
+	cfg      Settings
+	log      *slog.Logger
+	requests *prometheus.CounterVec // nil: not counted
+	health   health
+	// maxRequest is the largest bulk request to send: BulkMaxBytes, or less
+	// once a request was refused as too large.
+	maxRequest atomic.Int64
+	// largestAccepted is the largest bulk request OpenSearch accepted, for
+	// the reason given when a document alone is too large.
+	largestAccepted atomic.Int64
 	// needTemplate is set until the index template is installed.
 	needTemplate atomic.Bool
 	templateMu   sync.Mutex // held while installing
@@ -168,7 +170,8 @@ var _ worker.BatchHandler = (*Indexer)(nil)
 
 // New returns an indexer over cl.
 func New(cl *opensearchapi.Client, cfg Settings) *Indexer {
-	ix := &Indexer{cl: cl, cfg: cfg}
+	ix := &Indexer{cl: cl, cfg: cfg, log: slog.Default()}
+	ix.maxRequest.Store(int64(cfg.BulkMaxBytes))
 	ix.needTemplate.Store(cfg.ApplyTemplate)
 	return ix
 }
@@ -192,6 +195,16 @@ func (ix *Indexer) ensureTemplate(ctx context.Context) error {
 	}
 	ix.needTemplate.Store(false)
 	return nil
+}
+
+// templateReady says why the index template is not installed yet, or nil.
+func (ix *Indexer) templateReady() error {
+	if !ix.needTemplate.Load() {
+		return nil
+	}
+	ix.errMu.Lock()
+	defer ix.errMu.Unlock()
+	return fmt.Errorf("index template not installed yet (last attempt: %v)", ix.templateErr)
 }
 
 // IndexFor returns the index of an event of dataset ("" for none) that
@@ -247,13 +260,24 @@ func (ix *Indexer) installTemplate(ctx context.Context) error {
 	resp, err := ix.cl.IndexTemplate.Create(ctx, opensearchapi.IndexTemplateCreateReq{
 		IndexTemplate: ix.cfg.IndexPrefix, Body: strings.NewReader(body),
 	})
-	if err != nil {
-		err = fmt.Errorf("install index template %s: %w", ix.cfg.IndexPrefix, err)
-		if resp != nil && classifyStatus(resp.Inspect().Response) == statusPermanent {
-			return &permanentTemplateError{err: err}
+	if err == nil {
+		return nil
+	}
+	// Refused credentials or permissions are configuration to fix, not a
+	// node still starting: EnsureTemplate says so at once, the background
+	// installer keeps trying (the secret may be rotated) and readiness says
+	// why.
+	if resp != nil {
+		if status := osclient.Status(resp.Inspect().Response); classify(status) != classTransient {
+			if status == http.StatusUnauthorized {
+				err = osclient.ErrUnauthorized
+			} else {
+				err = errors.New(osclient.Refusal(status, err))
+			}
+			return &permanentTemplateError{err: fmt.Errorf("install index template %s: %w", ix.cfg.IndexPrefix, err)}
 		}
 	}
-	return err
+	return fmt.Errorf("install index template %s: %w", ix.cfg.IndexPrefix, err)
 }
 
 // routing is the part of an event the indexer reads.
@@ -273,9 +297,9 @@ type item struct {
 
 // HandleBatch writes the batch and returns each message's result: nil once
 // OpenSearch stored (201) or already had (409) the document; Permanent for a
-// document OpenSearch refuses (mapping conflict, parse error); a transient
-// error when 429, 5xx or timeouts outlast the retry budget, so JetStream
-// redelivers later.
+// document OpenSearch refuses (mapping conflict, parse error, too large even
+// alone); a transient error when 429, 5xx, timeouts or an outage (401, 403,
+// 404) outlast the retry budget, so JetStream redelivers later.
 func (ix *Indexer) HandleBatch(ctx context.Context, batch []*worker.Msg) []error {
 	res := make([]error, len(batch))
 	if err := ix.ensureTemplate(ctx); err != nil {
@@ -327,30 +351,25 @@ func (ix *Indexer) HandleBatch(ctx context.Context, batch []*worker.Msg) []error
 	return res
 }
 
-// sendAll sends items in bulk requests of at most BulkMaxBytes, records
+// sendAll sends items in bulk requests of at most maxRequest bytes, records
 // final results in res, and returns the items to retry (their res holds the
 // transient error).
 func (ix *Indexer) sendAll(ctx context.Context, items []item, res []error) []item {
 	var retry []item
 	var body bytes.Buffer
-	start := 0
-	flush := func(end int) {
-		if end > start {
-			retry = append(retry, ix.send(ctx, items[start:end], &body, res)...)
-		}
-		body.Reset()
-		start = end
-	}
+	limit := int(ix.maxRequest.Load())
+	start, size := 0, 0
 	for i, it := range items {
-		size := len(it.doc) + len(it.index) + len(it.id) + 48
-		if body.Len() > 0 && body.Len()+size > ix.cfg.BulkMaxBytes {
-			flush(i)
+		s := len(it.doc) + len(it.index) + len(it.id) + 48
+		if i > start && size+s > limit {
+			retry = append(retry, ix.send(ctx, items[start:i], &body, res)...)
+			start, size = i, 0
 		}
-		fmt.Fprintf(&body, `{"create":{"_index":%q,"_id":%s}}`+"\n", it.index, jsonString(it.id))
-		body.Write(bytes.TrimSpace(it.doc))
-		body.WriteByte('\n')
+		size += s
 	}
-	flush(len(items))
+	if start < len(items) {
+		retry = append(retry, ix.send(ctx, items[start:], &body, res)...)
+	}
 	return retry
 }
 
@@ -359,21 +378,48 @@ func jsonString(s string) string {
 	return string(b)
 }
 
-// send performs one bulk request and classifies each item.
+// send performs one bulk request of items, using body as its buffer, and
+// classifies the answer: the request's as a whole when it failed, else
+// each item's. A request refused as too large is split in halves and each
+// sent again, down to a single document.
 func (ix *Indexer) send(ctx context.Context, items []item, body *bytes.Buffer, res []error) []item {
+	body.Reset()
+	for _, it := range items {
+		fmt.Fprintf(body, `{"create":{"_index":%q,"_id":%s}}`+"\n", it.index, jsonString(it.id))
+		body.Write(bytes.TrimSpace(it.doc))
+		body.WriteByte('\n')
+	}
+	size := body.Len()
 	resp, err := ix.cl.Bulk(ctx, opensearchapi.BulkReq{Body: bytes.NewReader(body.Bytes())})
-	var httpResp *opensearch.Response
+	status := 0
 	if resp != nil {
-		httpResp = resp.Inspect().Response
+		status = osclient.Status(resp.Inspect().Response)
+	}
+	if ix.requests != nil {
+		ix.requests.WithLabelValues(requestResult(status)).Inc()
 	}
 	if resp == nil || len(resp.Items) != len(items) {
 		// The request as a whole failed.
 		if err == nil {
 			err = fmt.Errorf("bulk answered %d items for %d documents", itemsLen(resp), len(items))
 		}
-		reqErr := fmt.Errorf("opensearch bulk: %w", err)
-		if classifyStatus(httpResp) == statusPermanent {
-			reqErr = worker.Permanent(reqErr)
+		var reqErr error
+		switch classify(status) {
+		case classTooLarge:
+			if len(items) == 1 {
+				res[items[0].msg] = worker.Permanent(ix.tooLarge(items[0], size))
+				return nil
+			}
+			ix.shrink(size)
+			half := len(items) / 2
+			return slices.Concat(ix.send(ctx, items[:half], body, res), ix.send(ctx, items[half:], body, res))
+		case classOutage:
+			reqErr = ix.outage(status, "", osclient.Refusal(status, err))
+			ix.refused(reqErr)
+		case classPermanent:
+			reqErr = worker.Permanent(fmt.Errorf("opensearch bulk: %w", err))
+		default:
+			reqErr = fmt.Errorf("opensearch bulk: %w", err)
 		}
 		for _, it := range items {
 			res[it.msg] = reqErr
@@ -383,7 +429,14 @@ func (ix *Indexer) send(ctx context.Context, items []item, body *bytes.Buffer, r
 		}
 		return items
 	}
+	for {
+		n := ix.largestAccepted.Load()
+		if int64(size) <= n || ix.largestAccepted.CompareAndSwap(n, int64(size)) {
+			break
+		}
+	}
 	var retry []item
+	var outage error
 	for i, it := range items {
 		var r opensearchapi.BulkRespItem
 		for _, v := range resp.Items[i] {
@@ -394,12 +447,25 @@ func (ix *Indexer) send(ctx context.Context, items []item, body *bytes.Buffer, r
 			res[it.msg] = nil
 		case r.Status == http.StatusConflict:
 			res[it.msg] = nil // already indexed: a redelivery or a replay
-		case r.Status == http.StatusTooManyRequests || r.Status >= 500:
-			res[it.msg] = fmt.Errorf("opensearch item %d: %s", r.Status, itemReason(r))
-			retry = append(retry, it)
 		default:
-			res[it.msg] = worker.Permanent(fmt.Errorf("opensearch refused document %s in %s (%d): %s", it.id, it.index, r.Status, itemReason(r)))
+			reason := fmt.Sprintf("%d %s: %s", r.Status, http.StatusText(r.Status), itemReason(r))
+			switch classify(r.Status) {
+			case classTransient:
+				res[it.msg] = fmt.Errorf("opensearch item %s", reason)
+				retry = append(retry, it)
+			case classOutage:
+				res[it.msg] = ix.outage(r.Status, it.index, reason)
+				outage = res[it.msg]
+				retry = append(retry, it)
+			default:
+				res[it.msg] = worker.Permanent(fmt.Errorf("opensearch refused document %s in %s (%d): %s", it.id, it.index, r.Status, itemReason(r)))
+			}
 		}
+	}
+	if outage != nil {
+		ix.refused(outage)
+	} else {
+		ix.accepted()
 	}
 	return retry
 }
@@ -420,25 +486,4 @@ func itemReason(r opensearchapi.BulkRespItem) string {
 		s += " (caused by " + r.Error.Cause.Type + ": " + r.Error.Cause.Reason + ")"
 	}
 	return s
-}
-
-type statusClass int
-
-const (
-	statusTransient statusClass = iota
-	statusPermanent
-)
-
-// classifyStatus says whether a failed request may succeed later: no
-// response (connection refused, timeout), 408, 429 and 5xx may; any other
-// 4xx will not.
-func classifyStatus(r *opensearch.Response) statusClass {
-	if r == nil {
-		return statusTransient
-	}
-	c := r.StatusCode
-	if c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests {
-		return statusPermanent
-	}
-	return statusTransient
 }
