@@ -88,13 +88,14 @@
 //
 // # Identical records
 //
-// The publisher's event id is a hash of source, record bytes and time, so
-// identical records with identical times would be stored once. Within one
-// message, the n-th repeat of an identical record gets that id with "-n"
-// appended: a resent chunk repeats in the same order, so retries are still
-// de-duplicated. Identical records in different messages with the same
-// time (integer-second clients logging the same line twice a second, one
-// message each) remain indistinguishable from a resend and are stored
+// The publisher's event id is a hash of source, record bytes and the
+// record's time; for a record without a time (0 or nil) the chunk id, or
+// without one the bytes of the whole message, stand for the time. Within
+// one message the n-th repeat of an identical record gets that id with
+// "-n" appended: a resent chunk repeats in the same order, so retries are
+// still de-duplicated. Identical records in different messages with the
+// same time (integer-second clients logging the same line twice a second,
+// one message each) remain indistinguishable from a resend and are stored
 // once.
 //
 // # Connections
