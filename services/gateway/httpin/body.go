@@ -91,37 +91,97 @@ func badRequest(w http.ResponseWriter, m *ingest.Metrics, protocol string, err e
 	writeJSON(w, code, map[string]any{"error": err.Error()})
 }
 
-// jsonObjects splits a body into JSON objects: an array of objects, one
-// object, or a stream of objects (NDJSON, Fluent Bit's json_lines and
-// json_stream). Each object's raw bytes are kept.
-func jsonObjects(body []byte, maxRecords int) ([]json.RawMessage, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
+// jsonValue is one JSON value of a request body.
+type jsonValue struct {
+	raw  []byte
+	line int   // the line it starts on, from 1, in a stream of values; 0 in an array
+	err  error // why raw, the rest of its line, is not a JSON value
+}
+
+// jsonValues splits a body into JSON values: the elements of an array, or
+// a stream of values (one object, NDJSON, Fluent Bit's json_lines and
+// json_stream). Each value's raw bytes are kept. In a stream, a value that
+// does not parse makes the rest of its line one bad value (err set) and
+// reading goes on at the next line, so one malformed line of NDJSON costs
+// that line only. An error refuses the body as a whole: empty, an array
+// that does not parse, or too many values.
+func jsonValues(body []byte, maxRecords int) ([]jsonValue, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return nil, errors.New("empty body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var out []json.RawMessage
-	if body[0] == '[' {
-		if err := dec.Decode(&out); err != nil {
+	tooMany := fmt.Errorf("more than %d records in one request (set gateway.limits.max_batch_records)", maxRecords)
+	if trimmed[0] == '[' {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		var arr []json.RawMessage
+		if err := dec.Decode(&arr); err != nil {
 			return nil, fmt.Errorf("malformed JSON array: %w", err)
 		}
 		if dec.More() {
 			return nil, errors.New("trailing data after the JSON array")
 		}
-	} else {
-		for dec.More() {
+		if len(arr) > maxRecords {
+			return nil, tooMany
+		}
+		out := make([]jsonValue, len(arr))
+		for i, raw := range arr {
+			out[i] = jsonValue{raw: raw}
+		}
+		return out, nil
+	}
+	var out []jsonValue
+	lines := lineCounter{body: body}
+	for base := 0; base < len(body); {
+		dec := json.NewDecoder(bytes.NewReader(body[base:]))
+		end := 0 // where the last good value ended, from base
+		var err error
+		for {
 			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return nil, fmt.Errorf("malformed JSON after %d objects: %w", len(out), err)
-			}
-			out = append(out, raw)
-			if len(out) > maxRecords {
+			if err = dec.Decode(&raw); err != nil {
 				break
 			}
+			if len(out) == maxRecords {
+				return nil, tooMany
+			}
+			out = append(out, jsonValue{raw: raw, line: lines.at(base + end + spaces(body[base+end:]))})
+			end = int(dec.InputOffset())
 		}
-	}
-	if len(out) > maxRecords {
-		return nil, fmt.Errorf("more than %d records in one request (set gateway.limits.max_batch_records)", maxRecords)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if len(out) == maxRecords {
+			return nil, tooMany
+		}
+		start := base + end + spaces(body[base+end:])
+		stop := len(body)
+		if nl := bytes.IndexByte(body[start:], '\n'); nl >= 0 {
+			stop = start + nl
+		}
+		out = append(out, jsonValue{raw: bytes.TrimRight(body[start:stop], " \t\r"), line: lines.at(start), err: err})
+		base = stop
 	}
 	return out, nil
+}
+
+// spaces counts the JSON whitespace that b starts with.
+func spaces(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == ' ' || b[n] == '\t' || b[n] == '\n' || b[n] == '\r') {
+		n++
+	}
+	return n
+}
+
+// lineCounter tells the line of byte offsets asked in increasing order, in
+// one pass over the body.
+type lineCounter struct {
+	body []byte
+	off  int // counted up to here
+	line int // lines before off, less one
+}
+
+func (c *lineCounter) at(off int) int {
+	c.line += bytes.Count(c.body[c.off:off], []byte{'\n'})
+	c.off = off
+	return c.line + 1
 }
