@@ -44,10 +44,15 @@
 // are added only when the record's own attributes do not already hold them.
 // When two attributes share a key, the last one wins.
 //
-// The event id is left to the publisher: a hash of the source, the record's
-// deterministic protobuf encoding (ingest.Record.Raw) and its timestamp, so
-// a sender's retry of the same batch is de-duplicated by JetStream and
-// OpenSearch, whether it came as protobuf or as JSON.
+// The event id is left to the publisher: a hash of the source, the
+// deterministic encodings of the record's resource and scope
+// (ingest.Record.Context) and of the record itself (ingest.Record.Raw), and
+// its timestamp, so a sender's retry of the same batch is de-duplicated by
+// JetStream and OpenSearch, whether it came as protobuf or as JSON, while
+// two hosts or two scopes logging the same record at the same nanosecond
+// make two events. A record with neither time nor observed time is named
+// by its request instead (an Idempotency-Key header, else the request's
+// records); identical records of one request get "-n" ids of their own.
 //
 // # Answers
 //

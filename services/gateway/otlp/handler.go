@@ -164,6 +164,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, enc, http.StatusOK, &collogspb.ExportLogsServiceResponse{})
 		return
 	}
+	ingest.KeyRequest(b.recs, r.Header.Get(ingest.IdempotencyKeyHeader))
 	res := h.sink.Publish(r.Context(), Protocol, b.recs)
 	h.answer(w, r, enc, b, res)
 }
