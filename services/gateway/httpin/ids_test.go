@@ -237,3 +237,13 @@ func TestDifferentRequestsWithTheSameLineAreDistinct(t *testing.T) {
 		t.Errorf("the raw stream holds %d events, want 6", got)
 	}
 }
+
+// An index name with ':' is refused, as OpenSearch does: it would make
+// "<index>:<_id>" ids ambiguous.
+func TestBulkIndexWithColonIsRefused(t *testing.T) {
+	e := setup(t, nil)
+	br := e.postBulk(t, "/_bulk", `{"create":{"_index":"a:b","_id":"c"}}`, `{"message":"x"}`, `{"create":{"_index":"a","_id":"b:c"}}`, `{"message":"x"}`)
+	if len(br.Items) != 2 || br.Items[0]["create"].Status != 400 || br.Items[1]["create"].Status != 201 || br.Items[1]["create"].ID != "a:b:c" {
+		t.Errorf("items %+v, want the first refused and the second stored as a:b:c", br.Items)
+	}
+}
