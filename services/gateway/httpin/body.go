@@ -100,11 +100,13 @@ type jsonValue struct {
 
 // jsonValues splits a body into JSON values: the elements of an array, or
 // a stream of values (one object, NDJSON, Fluent Bit's json_lines and
-// json_stream). Each value's raw bytes are kept. In a stream, a value that
-// does not parse makes the rest of its line one bad value (err set) and
-// reading goes on at the next line, so one malformed line of NDJSON costs
-// that line only. An error refuses the body as a whole: empty, an array
-// that does not parse, or too many values.
+// json_stream). Each value's raw bytes are kept. In a stream, values may
+// span lines until one does not parse; from there on each line is read on
+// its own, a value that does not parse making the rest of its line one bad
+// value (err set), so one malformed line of NDJSON costs that line only
+// and reading stays linear in the body whatever follows. An error refuses
+// the body as a whole: empty, an array that does not parse, or too many
+// values.
 func jsonValues(body []byte, maxRecords int) ([]jsonValue, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -129,38 +131,68 @@ func jsonValues(body []byte, maxRecords int) ([]jsonValue, error) {
 		}
 		return out, nil
 	}
-	var out []jsonValue
-	lines := lineCounter{body: body}
-	for base := 0; base < len(body); {
-		dec := json.NewDecoder(bytes.NewReader(body[base:]))
-		end := 0 // where the last good value ended, from base
-		var err error
-		for {
-			var raw json.RawMessage
-			if err = dec.Decode(&raw); err != nil {
-				break
-			}
-			if len(out) == maxRecords {
-				return nil, tooMany
-			}
-			out = append(out, jsonValue{raw: raw, line: lines.at(base + end + spaces(body[base+end:]))})
-			end = int(dec.InputOffset())
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if len(out) == maxRecords {
-			return nil, tooMany
-		}
-		start := base + end + spaces(body[base+end:])
+	sp := &splitter{body: body, lines: lineCounter{body: body}, max: maxRecords}
+	pos, err := sp.values(0, len(body)) // where the first value that does not parse starts
+	for err == nil && pos < len(body) {
 		stop := len(body)
-		if nl := bytes.IndexByte(body[start:], '\n'); nl >= 0 {
-			stop = start + nl
+		if nl := bytes.IndexByte(body[pos:], '\n'); nl >= 0 {
+			stop = pos + nl
 		}
-		out = append(out, jsonValue{raw: bytes.TrimRight(body[start:stop], " \t\r"), line: lines.at(start), err: err})
-		base = stop
+		var bad int
+		if bad, err = sp.values(pos, stop); err == nil && bad < stop {
+			err = sp.add(jsonValue{raw: bytes.TrimRight(body[bad:stop], " \t\r"), line: sp.lines.at(bad), err: sp.why})
+		}
+		pos = stop + spaces(body[stop:])
 	}
-	return out, nil
+	if err != nil {
+		return nil, tooMany
+	}
+	return sp.out, nil
+}
+
+// splitter collects the values of a stream.
+type splitter struct {
+	body  []byte
+	out   []jsonValue
+	lines lineCounter
+	max   int
+	why   error // why the last value that did not parse failed
+}
+
+// errTooManyValues stops a splitter at its limit.
+var errTooManyValues = errors.New("too many values")
+
+// values decodes the values of body[from:to] and returns where the first
+// that does not parse starts (to when every one did), leaving why in
+// s.why; err is errTooManyValues past the limit.
+func (s *splitter) values(from, to int) (bad int, err error) {
+	dec := json.NewDecoder(bytes.NewReader(s.body[from:to]))
+	end := from // where the last good value ended
+	for {
+		var raw json.RawMessage
+		derr := dec.Decode(&raw)
+		if errors.Is(derr, io.EOF) {
+			return to, nil
+		}
+		start := end + spaces(s.body[end:to])
+		if derr != nil {
+			s.why = derr
+			return start, nil
+		}
+		if err := s.add(jsonValue{raw: raw, line: s.lines.at(start)}); err != nil {
+			return 0, err
+		}
+		end = from + int(dec.InputOffset())
+	}
+}
+
+// add appends a value, or refuses it past the limit.
+func (s *splitter) add(v jsonValue) error {
+	if len(s.out) >= s.max {
+		return errTooManyValues
+	}
+	s.out = append(s.out, v)
+	return nil
 }
 
 // spaces counts the JSON whitespace that b starts with.

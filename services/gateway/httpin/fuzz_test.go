@@ -58,6 +58,12 @@ func TestJSONValues(t *testing.T) {
 		{"json_stream", `{"a":1}{"b":2}`, []int{1, 1}, []bool{false, false}},
 		{"one object over lines", "{\n  \"a\": 1\n}\n", []int{1}, []bool{false}},
 		{"truncated last line", "{\"a\":1}\n{\"b\":", []int{1, 2}, []bool{false, true}},
+		// A value left open is cut at its line; the next line is read anew.
+		{"unclosed array", "{\"a\":1}\n[1,\n{\"b\":2}\n", []int{1, 2, 3}, []bool{false, true, false}},
+		// After a bad value each line stands alone, so one value over
+		// several lines is refused line by line (the string "a" is a
+		// value of its own, refused later as no object).
+		{"lines after a bad one", "{oops}\n{\n\"a\":1}\n", []int{1, 2, 3, 3}, []bool{true, true, false, true}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
