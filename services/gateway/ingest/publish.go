@@ -130,6 +130,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 	now := start.UTC()
 	futs := make([]future, 0, len(recs))
 	ids := requestIDs{recs: recs}
+	eventIDs := make([]string, len(recs)) // set on recs once all are made: a request key reads the shipper's
 	for i := range recs {
 		rec := &recs[i]
 		if rec.Reject != nil {
@@ -141,7 +142,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 			continue
 		}
 		ev := p.toEvent(rec, now, &ids)
-		rec.ID = ev.ID
+		eventIDs[i] = ev.ID
 		data, err := ev.Marshal()
 		if err != nil {
 			res[i] = Rejectf(ReasonMalformed, "cannot encode record as an event: %v", err)
@@ -155,6 +156,11 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 			continue
 		}
 		futs = append(futs, future{i: i, fut: f})
+	}
+	for i, id := range eventIDs {
+		if id != "" {
+			recs[i].ID = id
+		}
 	}
 	// One deadline for the whole batch: once it passes, every record still
 	// unconfirmed is refused (a closed Done channel stays closed).

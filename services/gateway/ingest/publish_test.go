@@ -54,3 +54,30 @@ func TestRecordRefusedByItsProtocolIsDeadLettered(t *testing.T) {
 		t.Errorf("records_total{outcome=rejected} = %v, want 1", got)
 	}
 }
+
+// The key of a request without one is made of its records as they came,
+// whatever ids the publisher gave the records before it: a retry of the
+// same request gets the same ids, and a request differing only in a
+// shipper's id is another request.
+func TestDerivedRequestKeyReadsTheRecordsAsSent(t *testing.T) {
+	e := ingesttest.Start(t, nil, nil)
+	ts := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	request := func(shipperID string) []ingest.Record {
+		return []ingest.Record{
+			{Source: "app", ID: shipperID, IDScope: "app", Time: ts, Raw: []byte(`{"m":"a"}`), Fields: map[string]any{"m": "a"}},
+			{Source: "app", Raw: []byte(`{"m":"no time"}`), Fields: map[string]any{"m": "no time"}},
+		}
+	}
+	ids := func(recs []ingest.Record) string {
+		for i, err := range e.Publisher.Publish(context.Background(), "test", recs) {
+			if err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+		}
+		return recs[1].ID
+	}
+	first, again, other := ids(request("1")), ids(request("1")), ids(request("2"))
+	if first != again || first == other {
+		t.Errorf("time-less record ids %s, %s when resent, %s in another request; want the first two equal, the third not", first, again, other)
+	}
+}
