@@ -334,6 +334,12 @@ type Metrics struct {
 	Connections *prometheus.GaugeVec
 	// Requests counts requests by protocol and answer.
 	Requests *prometheus.CounterVec
+	// AuthFailures counts what authentication or a credential's sources
+	// refused, by protocol and reason (missing, invalid, forbidden_source).
+	AuthFailures *prometheus.CounterVec
+	// AuthReloads counts re-reads of changed credential files, by result
+	// (ok, error).
+	AuthReloads *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway metrics on reg.
@@ -362,10 +368,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"protocol"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_gateway_requests_total",
-			Help: "Requests or chunks answered, by protocol and result: ok, partial (some records rejected), retry (refused, retryable), bad_request.",
+			Help: "Requests or chunks answered, by protocol and result: ok, partial (some records rejected or of a forbidden source), retry (refused, retryable), bad_request, denied (refused by authentication or a credential's sources: 401, 403, a forward handshake or message refused).",
 		}, []string{"protocol", "result"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_gateway_auth_failures_total",
+			Help: "Requests, forward connections and forward messages refused or cut short by authentication, by protocol and reason: missing (no credential while gateway.auth.required), invalid (a wrong token, password, user name or shared key), forbidden_source (a source the credential may not write; a _bulk or OTLP request counts once however many of its records were refused).",
+		}, []string{"protocol", "reason"}),
+		AuthReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_gateway_auth_reloads_total",
+			Help: "Credential files read again after they changed, by result: ok (the new secrets are in use), error (unreadable or empty: the previous secrets stay in use).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.records, m.rejected, m.publishDuration, m.inflight, m.Connections, m.Requests)
+	reg.MustRegister(m.records, m.rejected, m.publishDuration, m.inflight, m.Connections, m.Requests, m.AuthFailures, m.AuthReloads)
 	for _, r := range []string{ReasonTooLarge, ReasonTooDeep, ReasonTooManyFields, ReasonInvalidUTF8, ReasonNULByte, ReasonBadTimestamp, ReasonMalformed, ReasonTooManyRecs} {
 		m.rejected.WithLabelValues(r)
 	}
@@ -399,6 +413,8 @@ func (m *Metrics) count(protocol string, res []error, dup []bool) {
 // Result summarises per-record results for a protocol's answer.
 type Result struct {
 	Accepted, Rejected int
+	// Forbidden counts the records whose source the sender may not write.
+	Forbidden int
 	// Retry is the first retryable error, or nil.
 	Retry error
 }
@@ -412,6 +428,8 @@ func Summarize(res []error) Result {
 			s.Accepted++
 		case IsReject(err):
 			s.Rejected++
+		case IsForbidden(err):
+			s.Forbidden++
 		case s.Retry == nil:
 			s.Retry = err
 		}

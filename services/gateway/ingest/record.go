@@ -148,6 +148,33 @@ func IsReject(err error) bool {
 	return errors.As(err, &r)
 }
 
+// ReasonForbiddenSource is the reason label of a record, message or request
+// refused because its sender's credential may not write its source.
+const ReasonForbiddenSource = "forbidden_source"
+
+// ForbiddenError refuses a record whose source the sender's credential may
+// not write (gateway.auth.credentials[].sources). It is neither retryable
+// nor dead-lettered: resending will not help, and what a sender may not
+// write is not kept anywhere. Protocols answer it as 403 (per _bulk item,
+// or per request), in OTLP's partial success, or by not acknowledging a
+// forward chunk.
+type ForbiddenError struct {
+	// Credential is the name of the credential (never its secret).
+	Credential string
+	// Source is the source the record was for, as the subject names it.
+	Source string
+}
+
+func (e *ForbiddenError) Error() string {
+	return fmt.Sprintf("credential %q may not write source %q (its sources are set in gateway.auth.credentials)", e.Credential, e.Source)
+}
+
+// IsForbidden reports whether err is a ForbiddenError.
+func IsForbidden(err error) bool {
+	var f *ForbiddenError
+	return errors.As(err, &f)
+}
+
 // Check returns a RejectError when rec breaks a limit.
 func (l *Limits) Check(rec *Record) error {
 	if len(rec.Raw) > l.MaxRecordBytes {
