@@ -137,7 +137,7 @@ func New(cfg Config, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger)
 	g := &Gateway{cfg: cfg, nc: nc, log: log.With("component", "gateway"), m: ingest.NewMetrics(reg)}
 	g.pub = ingest.NewPublisher(js, cfg.PublisherConfig, g.m, g.log)
 	if cfg.Forward.Enabled {
-		if g.fwd, err = forward.New(cfg.Forward.Config, g.pub, g.m, g.log); err != nil {
+		if g.fwd, err = forward.New(cfg.Forward.Config, g.pub, g.m, g.log, nil); err != nil {
 			return nil, err
 		}
 	}
