@@ -54,7 +54,7 @@ func main() { os.Exit(command(os.Args[1:], os.Stderr)) }
 func command(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	flags := config.BindFlags(fs, "forward.listen=0.0.0.0:24224")
+	flags := config.BindFlags(fs, "auth.required=true")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

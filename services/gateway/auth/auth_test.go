@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,7 +239,7 @@ func TestRequest(t *testing.T) {
 func TestRotation(t *testing.T) {
 	file := authtest.SecretFile(t, "first-token")
 	pw := authtest.SecretFile(t, "first-password")
-	var logs syncBuffer
+	var logs authtest.Log
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reloads"}, []string{"result"})
 	cfg := auth.Defaults()
 	cfg.Required = true
@@ -250,7 +248,7 @@ func TestRotation(t *testing.T) {
 		{Name: "team-a", TokenFile: file, Sources: []string{"*"}},
 		{Name: "team-b", Username: "b", PasswordFile: pw, Sources: []string{"*"}},
 	}
-	s, err := auth.New(cfg, auth.Options{Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Reloads: reloads})
+	s, err := auth.New(cfg, auth.Options{Log: logs.Logger(), Reloads: reloads})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +302,7 @@ func TestRotation(t *testing.T) {
 	if s.Handshake().Salt() == salt {
 		t.Fatal("the handshake salt must change with the passwords")
 	}
-	for _, secret := range []string{"first-token", "second-token", "third-token", "first-password", "second-password"} {
-		if strings.Contains(logs.String(), secret) {
-			t.Errorf("the log shows the secret %q:\n%s", secret, logs.String())
-		}
-	}
+	logs.NoSecrets(t, "first-token", "second-token", "third-token", "first-password", "second-password")
 }
 
 func TestHandshake(t *testing.T) {
@@ -387,22 +381,4 @@ func bearer(t *testing.T, s *auth.Store, token string) *auth.Principal {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

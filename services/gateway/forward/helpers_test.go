@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/binary"
@@ -24,6 +23,7 @@ import (
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/services/gateway/auth"
+	"github.com/jetlog/jetlog/services/gateway/auth/authtest"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 	"github.com/jetlog/jetlog/services/gateway/ingest/ingesttest"
 )
@@ -113,22 +113,7 @@ func noLeaks(t testing.TB) {
 }
 
 // logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ authtest.Log }
 
 // waitLog waits for a log line containing every one of parts.
 func (l *logBuffer) waitLog(t *testing.T, parts ...string) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
+	"github.com/jetlog/jetlog/services/gateway/auth"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -93,7 +94,7 @@ type bulkItem struct {
 // whose source is its index, whose dataset is the index's family and whose
 // shipper id is its _id within that index.
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
-	const protocol = "bulk"
+	const protocol = ProtocolBulk
 	start := time.Now()
 	lim := h.sink.Limits()
 	body, err := readBody(r, lim.MaxRequestBytes)
@@ -112,7 +113,14 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ingest.KeyRequest(recs, r.Header.Get(ingest.IdempotencyKeyHeader))
-	res := h.sink.Publish(r.Context(), protocol, recs)
+	who := auth.FromContext(r.Context())
+	res, forbidden := who.Publish(recs, func(recs []ingest.Record) []error { return h.sink.Publish(r.Context(), protocol, recs) })
+	if forbidden > 0 {
+		h.m.AuthFailures.WithLabelValues(protocol, ingest.ReasonForbiddenSource).Inc()
+		h.denied.Do(func() {
+			h.log.Warn("bulk items refused: indices their credential may not write", "remote", r.RemoteAddr, "credential", who.Name(), "refused", forbidden, "items", len(items))
+		})
+	}
 	out := make([]map[string]any, len(items))
 	failed, retry := false, false
 	for i, it := range items {
@@ -129,6 +137,11 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		case ingest.IsReject(err):
 			status, result = http.StatusBadRequest, ""
 			errBody = map[string]any{"type": "mapper_parsing_exception", "reason": err.Error()}
+		case ingest.IsForbidden(err):
+			// As OpenSearch's security plugin answers an item of an index
+			// the user may not write.
+			status, result = http.StatusForbidden, ""
+			errBody = map[string]any{"type": "security_exception", "reason": err.Error()}
 		case ingest.IsRetryable(err):
 			status, result, retry = http.StatusTooManyRequests, "", true
 			errBody = map[string]any{"type": "rejected_execution_exception", "reason": err.Error()}

@@ -10,9 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
+	"github.com/jetlog/jetlog/services/gateway/auth"
 	"github.com/jetlog/jetlog/services/gateway/forward"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
@@ -22,14 +26,19 @@ type Handler struct {
 	sink Sink
 	m    *ingest.Metrics
 	log  *slog.Logger
+	// denied rate-limits the log lines of requests refused for their
+	// sources.
+	denied *rate.Sometimes
 }
 
-// New returns the handler; mount it with Register.
+// New returns the handler; mount it with Register. Each request is held to
+// the sources of the principal in its context (auth.FromContext); without
+// one, any source may be written.
 func New(sink Sink, m *ingest.Metrics, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{sink: sink, m: m, log: log}
+	return &Handler{sink: sink, m: m, log: log, denied: &rate.Sometimes{Interval: 10 * time.Second}}
 }
 
 // Register adds the routes to mux.
@@ -68,6 +77,35 @@ func source(r *http.Request) string {
 	return "http"
 }
 
+// Protocol labels of this package's routes in the gateway's metrics.
+const (
+	// ProtocolIngest is /v1/ingest.
+	ProtocolIngest = "http"
+	// ProtocolBulk is the _bulk-compatible API and its probes.
+	ProtocolBulk = "bulk"
+)
+
+// Protocol returns the protocol label of a request to one of this
+// package's routes.
+func Protocol(r *http.Request) string {
+	if r.URL.Path == "/v1/ingest" || strings.HasPrefix(r.URL.Path, "/v1/ingest/") {
+		return ProtocolIngest
+	}
+	return ProtocolBulk
+}
+
+// Refuse answers a request refused by authentication (401) or by its
+// credential's sources (403) in the form of its route: an Answer for
+// /v1/ingest, OpenSearch's security_exception for the _bulk API. A 401
+// needs its WWW-Authenticate header set by the caller.
+func Refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if Protocol(r) == ProtocolIngest {
+		writeJSON(w, status, Answer{Error: err.Error()})
+		return
+	}
+	writeJSON(w, status, osError("security_exception", err.Error(), status))
+}
+
 // ingest accepts a JSON array of objects, one object, NDJSON, Fluent Bit's
 // json / json_lines / json_stream formats (a "date" field is the time) and
 // its msgpack format, or plain text (one record per line). A record that
@@ -75,17 +113,27 @@ func source(r *http.Request) string {
 // whole only when its framing cannot be read (bad gzip, a JSON array that
 // does not parse).
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
-	const protocol = "http"
+	const protocol = ProtocolIngest
+	src := source(r)
+	if err := auth.FromContext(r.Context()).Check(src); err != nil {
+		// Refused before the body is read: one source per request.
+		h.m.AuthFailures.WithLabelValues(protocol, ingest.ReasonForbiddenSource).Inc()
+		h.m.Requests.WithLabelValues(protocol, "denied").Inc()
+		h.denied.Do(func() {
+			h.log.Warn("request refused: a source its credential may not write", "protocol", protocol, "remote", r.RemoteAddr, "err", err)
+		})
+		Refuse(w, r, http.StatusForbidden, err)
+		return
+	}
 	lim := h.sink.Limits()
 	body, err := readBody(r, lim.MaxRequestBytes)
 	if err != nil {
 		badRequest(w, h.m, protocol, err, h.log)
 		return
 	}
-	src := source(r)
 	var recs []ingest.Record
-	var lines []int      // the line each record starts on, when the body is lines
-	var pre []Rejected   // entries of a msgpack stream that could not be decoded
+	var lines []int    // the line each record starts on, when the body is lines
+	var pre []Rejected // entries of a msgpack stream that could not be decoded
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
 	switch {
 	case strings.HasPrefix(ct, "text/plain"):

@@ -1,9 +1,10 @@
 // Package authtest makes what the gateway's authentication tests need: a
-// certificate authority with server and client certificates on disk, and
-// secret files.
+// certificate authority with server and client certificates on disk,
+// secret files, and a log to search for secrets.
 package authtest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,10 +12,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,5 +140,40 @@ func WriteSecret(t testing.TB, path, secret string) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Log collects what a logger writes, to check that no line shows a
+// secret. It is safe for concurrent use.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Logger returns a text logger at debug level writing to l.
+func (l *Log) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String is everything written so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// NoSecrets fails t for each secret that appears in the log.
+func (l *Log) NoSecrets(t testing.TB, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(l.String(), s) {
+			t.Errorf("the log shows the secret %q:\n%s", s, l.String())
+		}
 	}
 }
