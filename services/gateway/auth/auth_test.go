@@ -305,6 +305,44 @@ func TestRotation(t *testing.T) {
 	logs.NoSecrets(t, "first-token", "second-token", "third-token", "first-password", "second-password")
 }
 
+// A token file may hold several tokens, one per line, so a rotation can
+// overlap: both work while shippers move over, then the old one goes.
+func TestSeveralTokensPerFile(t *testing.T) {
+	file := authtest.SecretFile(t, "old-token\nnew-token")
+	cfg := auth.Defaults()
+	cfg.ReloadInterval = time.Nanosecond
+	cfg.Credentials = []auth.Credential{{Name: "a", TokenFile: file, Sources: []string{"*"}}}
+	s, err := auth.New(cfg, auth.Options{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func(token string) error {
+		r, _ := http.NewRequest(http.MethodPost, "http://gw/v1/ingest", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		_, err := s.Request(r)
+		return err
+	}
+	for _, tok := range []string{"old-token", "new-token"} {
+		if err := try(tok); err != nil {
+			t.Fatalf("%s during the overlap: %v", tok, err)
+		}
+	}
+	authtest.WriteSecret(t, file, "new-token")
+	if err := try("old-token"); auth.ReasonOf(err) != auth.ReasonInvalid {
+		t.Fatalf("the removed token: %v, want invalid", err)
+	}
+	if err := try("new-token"); err != nil {
+		t.Fatal(err)
+	}
+
+	shared := authtest.SecretFile(t, "mine\nshared")
+	cfg.Credentials = append(cfg.Credentials, auth.Credential{Name: "b", TokenFile: shared, Sources: []string{"*"}})
+	authtest.WriteSecret(t, file, "shared")
+	if _, err := auth.New(cfg, auth.Options{}); err == nil || !strings.Contains(err.Error(), `credentials "a" and "b" share a token`) {
+		t.Fatalf("two credentials with one token: %v", err)
+	}
+}
+
 func TestHandshake(t *testing.T) {
 	s := newStore(t,
 		auth.Credential{Name: "fb", Username: "fluent-bit", PasswordFile: authtest.SecretFile(t, "s3cret"), Sources: []string{"*"}},

@@ -42,9 +42,12 @@ type Config struct {
 type Credential struct {
 	// Name names the credential in logs and errors; it is never a secret.
 	Name string `yaml:"name"`
-	// TokenFile holds a bearer token (Authorization: Bearer <token>).
+	// TokenFile holds a bearer token (Authorization: Bearer <token>), or
+	// several, one per line, any of which authenticates: add the new
+	// token, move the shippers over, then remove the old one.
 	TokenFile string `yaml:"token_file"`
-	// TokenEnv names an environment variable holding a bearer token.
+	// TokenEnv names an environment variable holding a bearer token (or
+	// several, one per line).
 	TokenEnv string `yaml:"token_env"`
 	// Username is the user name of HTTP basic authentication and of the
 	// forward protocol's handshake.

@@ -107,7 +107,7 @@ type snapshot struct {
 // credential is one configured credential, its secrets hashed.
 type credential struct {
 	p        *Principal
-	token    []byte // HMAC of the bearer token; nil when none
+	tokens   [][]byte // HMACs of the bearer tokens; none when the credential has none
 	user     string
 	password []byte // HMAC of the password; nil when none
 	forward  string // hex(sha512(salt + user + password)), what a forward client proves
@@ -172,16 +172,25 @@ func (s *Store) load() (*snapshot, error) {
 		path := fmt.Sprintf("credentials[%d]", i)
 		c := &credential{p: newPrincipal(cr.Name, cr.Sources), user: cr.Username}
 		if cr.TokenFile != "" || cr.TokenEnv != "" {
-			tok, err := readSecret(path, "token", cr.TokenFile, cr.TokenEnv)
+			toks, err := readSecret(path, "token", cr.TokenFile, cr.TokenEnv)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			c.token = s.mac(tok)
-			add(i, 't', c.token)
+			// One token per line: a new one can be added before the old
+			// one is removed, so shippers move over without a gap.
+			for _, tok := range strings.Split(toks, "\n") {
+				if tok = strings.TrimSpace(tok); tok != "" {
+					c.tokens = append(c.tokens, s.mac(tok))
+					add(i, 't', c.tokens[len(c.tokens)-1])
+				}
+			}
 		}
 		if cr.Username != "" {
 			pw, err := readSecret(path, "password", cr.PasswordFile, cr.PasswordEnv)
+			if err == nil && strings.ContainsAny(pw, "\r\n") {
+				err = fmt.Errorf("credentials[%d]: the password holds a line break: one password per credential", i)
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -196,11 +205,13 @@ func (s *Store) load() (*snapshot, error) {
 		}
 		snap.creds = append(snap.creds, c)
 	}
-	for i, a := range snap.creds {
-		for _, b := range snap.creds[i+1:] {
-			if a.token != nil && hmac.Equal(a.token, b.token) {
-				errs = append(errs, fmt.Errorf("credentials %q and %q have the same token: give each its own", a.p.name, b.p.name))
+	owner := map[string]*Principal{}
+	for _, c := range snap.creds {
+		for _, t := range c.tokens {
+			if o := owner[string(t)]; o != nil {
+				errs = append(errs, fmt.Errorf("credentials %q and %q share a token: give each its own", o.name, c.p.name))
 			}
+			owner[string(t)] = c.p
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -278,13 +289,26 @@ func (s *Store) reload() {
 	}
 	var changed []string
 	for i, c := range snap.creds {
-		if o := old.creds[i]; !hmac.Equal(c.token, o.token) || !hmac.Equal(c.password, o.password) {
+		if o := old.creds[i]; !sameMACs(c.tokens, o.tokens) || !hmac.Equal(c.password, o.password) {
 			changed = append(changed, c.p.name)
 		}
 	}
 	s.snap.Store(snap)
 	s.count("ok")
 	s.log.Info("auth: rotated secrets are in use", "credentials", changed)
+}
+
+// sameMACs reports whether two lists of keyed hashes are the same.
+func sameMACs(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !hmac.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) count(result string) {
@@ -337,13 +361,15 @@ func (s *Store) Request(r *http.Request) (*Principal, error) {
 	return nil, &Error{Reason: ReasonInvalid, msg: fmt.Sprintf("unsupported Authorization scheme %q: send Bearer or Basic", scheme)}
 }
 
-// bearer returns the credential whose token hashes to mac, comparing with
-// every one in constant time.
+// bearer returns the credential one of whose tokens hashes to mac,
+// comparing with every token in constant time.
 func (snap *snapshot) bearer(mac []byte) *Principal {
 	var found *Principal
 	for _, c := range snap.creds {
-		if c.token != nil && hmac.Equal(c.token, mac) {
-			found = c.p
+		for _, t := range c.tokens {
+			if hmac.Equal(t, mac) {
+				found = c.p
+			}
 		}
 	}
 	return found
