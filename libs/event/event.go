@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -134,18 +135,69 @@ const maxShipperID = 128
 // NewID derives the deterministic id of an event from its source, its raw
 // bytes as received and its timestamp: a retry of the same record gets the
 // same id, two different records practically never do. The result is 32
-// lowercase hex characters (128 bits of SHA-256).
+// lowercase hex characters (128 bits of SHA-256). It is IDInput's ID with
+// only these three inputs.
 func NewID(source string, raw []byte, ts time.Time) string {
 	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
-	h.Write(n[:])
-	h.Write([]byte(source))
-	binary.BigEndian.PutUint64(n[:], uint64(ts.UnixNano()))
-	h.Write(n[:])
+	writeString(h, source)
+	writeUint(h, uint64(ts.UnixNano()))
 	h.Write(raw)
-	sum := h.Sum(nil)
-	return hex.EncodeToString(sum[:16])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// IDInput is what the id of an event without a shipper-given id is derived
+// from. Each input tells records apart that the others do not.
+type IDInput struct {
+	// Source is where the record entered jetlog (the subject-safe source).
+	Source string
+	// Context is what the record belongs to that its bytes do not carry:
+	// an OTLP record's resource and instrumentation scope. Empty for most.
+	Context string
+	// Raw is the record's bytes as received.
+	Raw []byte
+	// Time is the record's own timestamp; zero when it has none.
+	Time time.Time
+	// Request names the request (or chunk) the record came in, for a record
+	// without a time of its own: a retry of the request names it the same,
+	// another request differently. Empty when Time is set.
+	Request string
+}
+
+// noTime stands where NewID writes the timestamp, in ids that also hash a
+// context or a request: no timestamp a record or a receive clock gives
+// (1990..2200) is -1 ns, so the two forms never share an input.
+const noTime = ^uint64(0)
+
+// ID returns the event id for in: NewID(Source, Raw, Time) when Context and
+// Request are empty, so ids of earlier releases are kept; else the same
+// 32 hex characters of SHA-256 over every input, each length-prefixed.
+func (in IDInput) ID() string {
+	if in.Context == "" && in.Request == "" {
+		return NewID(in.Source, in.Raw, in.Time)
+	}
+	h := sha256.New()
+	writeString(h, in.Source)
+	writeUint(h, noTime)
+	writeString(h, in.Context)
+	writeString(h, in.Request)
+	var ts uint64
+	if !in.Time.IsZero() {
+		ts = uint64(in.Time.UnixNano())
+	}
+	writeUint(h, ts)
+	h.Write(in.Raw)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func writeUint(h hash.Hash, v uint64) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], v)
+	h.Write(n[:])
+}
+
+func writeString(h hash.Hash, s string) {
+	writeUint(h, uint64(len(s)))
+	h.Write([]byte(s))
 }
 
 // IDFromShipper turns an id sent by the shipper (an OpenSearch _bulk _id, a
@@ -157,6 +209,18 @@ func IDFromShipper(source, id string) string {
 		return id
 	}
 	return NewID(source, []byte(id), time.Time{})
+}
+
+// IDFromShipperIn turns a shipper's id that names a record only within a
+// scope (an OpenSearch _id within its _index) into the event id
+// "<scope>:<id>", kept or hashed as IDFromShipper does. scope must not
+// contain ':' (OpenSearch index names do not), so two scopes never make
+// the same id; an empty scope is IDFromShipper.
+func IDFromShipperIn(source, scope, id string) string {
+	if scope == "" {
+		return IDFromShipper(source, id)
+	}
+	return IDFromShipper(source, scope+":"+id)
 }
 
 func printable(s string) bool {

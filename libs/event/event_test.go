@@ -68,6 +68,16 @@ func TestIDs(t *testing.T) {
 		{"shipper id kept", IDFromShipper("s", "order-42"), "order-42", true},
 		{"long shipper id hashed", IDFromShipper("s", strings.Repeat("x", 200)), strings.Repeat("x", 200), false},
 		{"control bytes hashed", IDFromShipper("s", "a\x00b"), "a\x00b", false},
+		{"input without context or request is NewID", IDInput{Source: "s", Raw: []byte("x"), Time: ts}.ID(), NewID("s", []byte("x"), ts), true},
+		{"context counts", IDInput{Source: "s", Raw: []byte("x"), Time: ts, Context: "host a"}.ID(), IDInput{Source: "s", Raw: []byte("x"), Time: ts, Context: "host b"}.ID(), false},
+		{"context is not time", IDInput{Source: "s", Raw: []byte("x"), Time: ts, Context: "c"}.ID(), NewID("s", []byte("x"), ts), false},
+		{"same request", IDInput{Source: "s", Raw: []byte("x"), Request: "r1"}.ID(), IDInput{Source: "s", Raw: []byte("x"), Request: "r1"}.ID(), true},
+		{"other request", IDInput{Source: "s", Raw: []byte("x"), Request: "r1"}.ID(), IDInput{Source: "s", Raw: []byte("x"), Request: "r2"}.ID(), false},
+		{"context/request boundary", IDInput{Source: "s", Context: "ab", Request: "c"}.ID(), IDInput{Source: "s", Context: "a", Request: "bc"}.ID(), false},
+		{"scoped shipper id readable", IDFromShipperIn("users", "users", "1"), "users:1", true},
+		{"same id, other scope", IDFromShipperIn("s", "users", "1"), IDFromShipperIn("s", "orders", "1"), false},
+		{"long scoped id hashed with its scope", IDFromShipperIn("s", "users", strings.Repeat("x", 200)), IDFromShipperIn("s", "orders", strings.Repeat("x", 200)), false},
+		{"no scope", IDFromShipperIn("s", "", "order-42"), "order-42", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +85,15 @@ func TestIDs(t *testing.T) {
 				t.Errorf("ids %q and %q: same=%v, want %v", tt.a, tt.b, tt.a == tt.b, tt.same)
 			}
 		})
+	}
+}
+
+// TestNewIDIsStable pins the id of one record: ids are stored as
+// OpenSearch _id, so a change of formula would index a replay twice.
+func TestNewIDIsStable(t *testing.T) {
+	got := NewID("web", []byte(`{"msg":"hi"}`), time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	if want := "d42909fb3de2fbe92aa204dab219bebc"; got != want {
+		t.Errorf("NewID = %s, want %s", got, want)
 	}
 }
 

@@ -2,6 +2,8 @@ package forward
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"time"
@@ -17,7 +19,13 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// SharedKey, when set, turns on the handshake: a client must prove it
 	// knows the key (Fluent Bit's and fluentd's shared_key) before sending.
+	// The handshake also carries the user name and password of
+	// gateway.auth's credentials. Prefer SharedKeyFile: a key written here
+	// is a secret in the configuration (a warning says so at start).
 	SharedKey string `yaml:"shared_key"`
+	// SharedKeyFile reads the shared key from a file (a mounted secret),
+	// once, at start.
+	SharedKeyFile string `yaml:"shared_key_file"`
 	// SelfHostname is the name the server gives in the handshake; the
 	// machine's host name when empty.
 	SelfHostname string `yaml:"self_hostname"`
@@ -46,35 +54,81 @@ type Config struct {
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 }
 
-// TLS is the server's certificate.
+// Handshakes reports whether connections start with the shared-key
+// handshake, the only place the protocol carries a user name and password.
+func (c *Config) Handshakes() bool { return c.SharedKey != "" || c.SharedKeyFile != "" }
+
+// Client certificate modes of TLS.ClientAuth.
+const (
+	// ClientAuthNone asks for no client certificate.
+	ClientAuthNone = "none"
+	// ClientAuthRequest asks for one and verifies it when the client sends
+	// one; a client without one still gets in.
+	ClientAuthRequest = "request"
+	// ClientAuthRequire refuses, in the TLS handshake, a client without a
+	// certificate signed by ClientCAFile.
+	ClientAuthRequire = "require"
+)
+
+// TLS is a listener's certificate and what it asks of clients'.
 type TLS struct {
 	// CertFile is a PEM certificate chain.
 	CertFile string `yaml:"cert_file"`
 	// KeyFile is the PEM private key of CertFile.
 	KeyFile string `yaml:"key_file"`
+	// ClientCAFile is a PEM bundle of the CAs that sign client
+	// certificates.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none, request or require (see the ClientAuth
+	// constants). A verified certificate can also name a credential
+	// (gateway.auth.credentials[].client_cert_names).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Enabled reports whether TLS is configured.
 func (t *TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
-// Validate checks that certificate and key are given together and exist.
+// VerifiesClients reports whether client certificates are asked for and
+// verified.
+func (t *TLS) VerifiesClients() bool {
+	return t.ClientAuth == ClientAuthRequest || t.ClientAuth == ClientAuthRequire
+}
+
+// Validate checks that certificate and key are given together and exist,
+// and that client certificates are verified against a CA.
 func (t *TLS) Validate() error {
 	var errs config.Errors
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		errs.Addf("cert_file", "cert_file and key_file must be given together")
 	}
-	for path, f := range map[string]string{"cert_file": t.CertFile, "key_file": t.KeyFile} {
+	for path, f := range map[string]string{"cert_file": t.CertFile, "key_file": t.KeyFile, "client_ca_file": t.ClientCAFile} {
 		if f != "" {
 			if _, err := os.Stat(f); err != nil {
 				errs.Addf(path, "%v", err)
 			}
 		}
 	}
+	switch t.ClientAuth {
+	case "", ClientAuthNone:
+		if t.ClientCAFile != "" {
+			errs.Addf("client_auth", "client_ca_file is set but client_auth is %q: set client_auth to request or require, or no certificate is verified", t.ClientAuth)
+		}
+	case ClientAuthRequest, ClientAuthRequire:
+		if !t.Enabled() {
+			errs.Addf("client_auth", "%s needs TLS: set cert_file and key_file", t.ClientAuth)
+		}
+		if t.ClientCAFile == "" {
+			errs.Addf("client_ca_file", "client_auth %s needs the CA that signs client certificates", t.ClientAuth)
+		}
+	default:
+		errs.Addf("client_auth", "%q: want none, request or require", t.ClientAuth)
+	}
 	return errs.Err()
 }
 
-// build loads the certificate, or returns nil when TLS is off.
-func (t *TLS) build() (*tls.Config, error) {
+// ServerConfig loads the certificate and the client CAs, or returns nil
+// when TLS is off.
+func (t *TLS) ServerConfig() (*tls.Config, error) {
 	if !t.Enabled() {
 		return nil, nil
 	}
@@ -82,7 +136,23 @@ func (t *TLS) build() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if !t.VerifiesClients() {
+		return c, nil
+	}
+	pem, err := os.ReadFile(t.ClientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	c.ClientCAs = x509.NewCertPool()
+	if !c.ClientCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("client_ca_file %s holds no PEM certificate", t.ClientCAFile)
+	}
+	c.ClientAuth = tls.VerifyClientCertIfGiven
+	if t.ClientAuth == ClientAuthRequire {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // DefaultConfig returns the defaults: loopback on the standard port, no
@@ -90,6 +160,7 @@ func (t *TLS) build() (*tls.Config, error) {
 func DefaultConfig() Config {
 	return Config{
 		Listen:         "127.0.0.1:24224",
+		TLS:            TLS{ClientAuth: ClientAuthNone},
 		MaxConnections: 1024,
 		MaxBufferBytes: 128 << 20,
 		IdleTimeout:    5 * time.Minute,
@@ -114,6 +185,14 @@ func (c *Config) Validate() error {
 	}
 	if c.AckTimeout < 100*time.Millisecond {
 		errs.Addf("ack_timeout", "%v is below 100ms", c.AckTimeout)
+	}
+	if c.SharedKey != "" && c.SharedKeyFile != "" {
+		errs.Addf("shared_key_file", "give shared_key or shared_key_file, not both")
+	}
+	if c.SharedKeyFile != "" {
+		if _, err := os.Stat(c.SharedKeyFile); err != nil {
+			errs.Addf("shared_key_file", "%v", err)
+		}
 	}
 	errs.Check("tls", &c.TLS)
 	return errs.Err()

@@ -3,17 +3,14 @@ package forward
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -62,7 +59,6 @@ func DecodeEntries(tag string, stream []byte, lim ingest.Limits) (recs []ingest.
 	if err := m.stream(stream, lim); err != nil {
 		return nil, 0, "", err
 	}
-	m.disambiguate()
 	return m.records, m.malformed, m.firstWhy, nil
 }
 
@@ -113,7 +109,11 @@ func decodeMessage(b []byte, lim ingest.Limits) (*message, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.disambiguate()
+	// A client resends a chunk under the same id (Fluent Bit derives it from
+	// the chunk's bytes, Fluentd from its buffer chunk): it names the
+	// request, so records without a time of their own keep their ids.
+	// Without one the publisher names the request by its records' bytes.
+	ingest.KeyRequest(m.records, m.chunk)
 	return m, nil
 }
 
@@ -382,39 +382,6 @@ func decodeTime(b []byte, allowPair bool) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("time is a msgpack %s; the forward protocol sends an integer or EventTime", h.kind)
-}
-
-// disambiguate gives repeats of an identical record at an identical time
-// within one message an id of their own. The publisher derives an event's
-// id from its source, bytes and time, so two health-check lines logged in
-// the same second would otherwise be stored once; the n-th repeat gets
-// that id with "-n" appended. A resent chunk repeats in the same order and
-// gets the same ids, so de-duplication of retries is kept.
-func (m *message) disambiguate() {
-	if len(m.records) < 2 {
-		return
-	}
-	var seen map[uint64]int
-	var ts [12]byte
-	h := fnv.New64a()
-	for i := range m.records {
-		rec := &m.records[i]
-		h.Reset()
-		binary.BigEndian.PutUint64(ts[:8], uint64(rec.Time.Unix()))
-		binary.BigEndian.PutUint32(ts[8:], uint32(rec.Time.Nanosecond()))
-		h.Write(ts[:])
-		h.Write(rec.Raw)
-		k := h.Sum64()
-		if seen == nil {
-			seen = make(map[uint64]int, len(m.records))
-		}
-		n := seen[k]
-		seen[k] = n + 1
-		if n > 0 {
-			_, src := ingest.Subject("", rec.Source)
-			rec.ID = fmt.Sprintf("%s-%d", event.NewID(src, rec.Raw, rec.Time), n)
-		}
-	}
 }
 
 // tooMany refuses a message with more entries than a batch may hold.

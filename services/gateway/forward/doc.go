@@ -29,13 +29,43 @@
 // and NUL bytes with a reason and a dead letter; EventTime values become
 // time.Time, other ext values []byte.
 //
-// When a shared key is configured, each connection starts with the
-// handshake of the v1 specification: HELO (a 16-byte nonce, empty "auth":
-// no user authentication, keepalive true), the client's PING with
+// When a shared key is configured (shared_key or shared_key_file), each
+// connection starts with the handshake of the v1 specification: HELO (a
+// 16-byte nonce, "auth", keepalive true), the client's PING with
 // hex(sha512(salt + client_hostname + nonce + shared_key)), and PONG with
 // the server's digest hex(sha512(salt + server_hostname + nonce +
 // shared_key)), or PONG false with a reason, after which the connection is
 // closed.
+//
+// # Authentication
+//
+// With gateway.auth credentials (an *auth.Store given to New), a
+// connection authenticates as one credential, whose sources its messages'
+// tags must be:
+//
+//   - By user name and password, in the handshake (so only with a shared
+//     key): when some credential has a password, HELO's "auth" carries a
+//     salt (32 hex digits) and the PING's username and
+//     hex(sha512(salt + username + password)) are checked. That is Fluent
+//     Bit's forward output with shared_key, username and password, and
+//     fluentd's <security> with <user>. A wrong user name or password is
+//     refused with PONG false "username/password mismatch".
+//   - By a client certificate verified against tls.client_ca_file
+//     (tls.client_auth request or require) whose name is some credential's
+//     client_cert_names. A user name in the handshake takes precedence.
+//
+// When gateway.auth.required is on, a connection that authenticates as
+// nobody is refused: PONG false "authentication required", or, without a
+// handshake, closed at once. A message whose tag the credential may not
+// write is not acknowledged and the connection is closed: the client logs
+// the failed chunk and resends it on its retry schedule (Fluent Bit's
+// retry_limit decides when it gives up), and nothing of it is stored. Each
+// is logged (rate-limited) with the credential's name, never a secret, and
+// counted in jetlog_gateway_auth_failures_total{protocol="forward",reason}
+// (missing, invalid: a wrong password or shared key, forbidden_source) and
+// jetlog_gateway_requests_total{protocol="forward",result="denied"}. A
+// connection keeps the credential it started with: a revoked password
+// stops working at the client's next connection.
 //
 // # Acknowledgements
 //
@@ -88,13 +118,14 @@
 //
 // # Identical records
 //
-// The publisher's event id is a hash of source, record bytes and time, so
-// identical records with identical times would be stored once. Within one
-// message, the n-th repeat of an identical record gets that id with "-n"
-// appended: a resent chunk repeats in the same order, so retries are still
-// de-duplicated. Identical records in different messages with the same
-// time (integer-second clients logging the same line twice a second, one
-// message each) remain indistinguishable from a resend and are stored
+// The publisher's event id is a hash of source, record bytes and the
+// record's time; for a record without a time (0 or nil) the chunk id, or
+// without one the bytes of the whole message, stand for the time. Within
+// one message the n-th repeat of an identical record gets that id with
+// "-n" appended: a resent chunk repeats in the same order, so retries are
+// still de-duplicated. Identical records in different messages with the
+// same time (integer-second clients logging the same line twice a second,
+// one message each) remain indistinguishable from a resend and are stored
 // once.
 //
 // # Connections

@@ -31,7 +31,7 @@ func (printSink) Publish(_ context.Context, protocol string, recs []ingest.Recor
 func Example() {
 	cfg := forward.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
-	srv, err := forward.New(cfg, printSink{}, nil, slog.New(slog.DiscardHandler))
+	srv, err := forward.New(cfg, printSink{}, nil, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		panic(err)
 	}

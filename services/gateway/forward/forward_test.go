@@ -3,18 +3,10 @@ package forward
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +21,8 @@ import (
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
+	"github.com/jetlog/jetlog/services/gateway/auth"
+	"github.com/jetlog/jetlog/services/gateway/auth/authtest"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -293,8 +287,10 @@ func TestSharedKey(t *testing.T) {
 		}
 		c.expectClosed()
 	})
-	if got := e.requests("bad_request"); got != 2 {
-		t.Fatalf("requests bad_request = %v, want 2", got)
+	// A wrong key is an authentication failure; no PING at all is a
+	// protocol violation.
+	if bad, denied, invalid := e.requests("bad_request"), e.requests("denied"), e.authFailures(auth.ReasonInvalid); bad != 1 || denied != 1 || invalid != 1 {
+		t.Fatalf("requests bad_request = %v, denied = %v, auth failures invalid = %v; want 1 each", bad, denied, invalid)
 	}
 }
 
@@ -332,36 +328,9 @@ func TestTLS(t *testing.T) {
 // the files and a pool that trusts it.
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "jetlog test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	ca := authtest.NewCA(t)
+	certFile, keyFile = ca.Server()
+	return certFile, keyFile, ca.Pool
 }
 
 // nested returns a map nested depth levels deep (depth 1: a flat map).

@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/binary"
@@ -23,6 +22,8 @@ import (
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
+	"github.com/jetlog/jetlog/services/gateway/auth"
+	"github.com/jetlog/jetlog/services/gateway/auth/authtest"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 	"github.com/jetlog/jetlog/services/gateway/ingest/ingesttest"
 )
@@ -42,17 +43,30 @@ type env struct {
 // not nil, adjust the defaults.
 func newEnv(t *testing.T, cfg func(*Config), pcfg func(*ingest.PublisherConfig)) *env {
 	t.Helper()
+	return newAuthEnv(t, cfg, pcfg, nil)
+}
+
+// newAuthEnv is newEnv with the server authenticating against creds.
+func newAuthEnv(t *testing.T, cfg func(*Config), pcfg func(*ingest.PublisherConfig), creds *auth.Store) *env {
+	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ie := ingesttest.Start(t, log, pcfg)
 	e := &env{n: ie.NATS, pub: ie.Publisher, m: ie.Metrics, logs: logs, raw: testkit.Record(t, ie.NATS.JS, topology.RawStream)}
-	e.srv = startServer(t, ie.Publisher, ie.Metrics, log, cfg)
+	e.srv = startAuthServer(t, ie.Publisher, ie.Metrics, log, cfg, creds)
 	return e
 }
 
 // startServer starts a server on a free loopback port and stops it, and
 // checks it left no goroutine behind, when the test ends.
 func startServer(t *testing.T, sink Sink, m *ingest.Metrics, log *slog.Logger, cfg func(*Config)) *Server {
+	t.Helper()
+	return startAuthServer(t, sink, m, log, cfg, nil)
+}
+
+// startAuthServer is startServer with the server authenticating against
+// creds.
+func startAuthServer(t *testing.T, sink Sink, m *ingest.Metrics, log *slog.Logger, cfg func(*Config), creds *auth.Store) *Server {
 	t.Helper()
 	c := DefaultConfig()
 	c.Listen = "127.0.0.1:0"
@@ -62,7 +76,7 @@ func startServer(t *testing.T, sink Sink, m *ingest.Metrics, log *slog.Logger, c
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv, err := New(c, sink, m, log)
+	srv, err := New(c, sink, m, log, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,22 +113,7 @@ func noLeaks(t testing.TB) {
 }
 
 // logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ authtest.Log }
 
 // waitLog waits for a log line containing every one of parts.
 func (l *logBuffer) waitLog(t *testing.T, parts ...string) {
@@ -136,6 +135,11 @@ func (l *logBuffer) waitLog(t *testing.T, parts ...string) {
 // requests returns jetlog_gateway_requests_total{protocol="forward",result}.
 func (e *env) requests(result string) float64 {
 	return testutil.ToFloat64(e.m.Requests.WithLabelValues(Protocol, result))
+}
+
+// authFailures returns jetlog_gateway_auth_failures_total{protocol="forward",reason}.
+func (e *env) authFailures(reason string) float64 {
+	return testutil.ToFloat64(e.m.AuthFailures.WithLabelValues(Protocol, reason))
 }
 
 // events waits for at least n events on logs.raw.<tag> and returns them.
@@ -226,8 +230,21 @@ func (c *client) expectClosed() {
 }
 
 // handshake answers the server's HELO with a PING for key and returns the
-// PONG.
+// PONG; HELO must not ask for user authentication.
 func (c *client) handshake(key, hostname string) []any {
+	c.t.Helper()
+	pong, salt := c.handshakeAs(key, hostname, "", "")
+	if salt != "" {
+		c.t.Fatalf("HELO auth %q: user authentication asked for without credentials", salt)
+	}
+	return pong
+}
+
+// handshakeAs answers HELO as Fluent Bit's forward output does with
+// shared_key, username and password: when HELO's "auth" holds a salt, PING
+// carries the user name and hex(sha512(salt + username + password)). It
+// returns the PONG and HELO's salt.
+func (c *client) handshakeAs(key, hostname, user, password string) (pong []any, authSalt string) {
 	c.t.Helper()
 	v, err := c.read(10 * time.Second)
 	if err != nil {
@@ -242,16 +259,21 @@ func (c *client) handshake(key, hostname string) []any {
 	if !ok || len(nonce) != 16 {
 		c.t.Fatalf("HELO nonce: %#v, want 16 bytes of bin", opts["nonce"])
 	}
-	if opts["auth"] != "" || opts["keepalive"] != true {
+	authSalt, ok = opts["auth"].(string)
+	if !ok || opts["keepalive"] != true {
 		c.t.Fatalf("HELO options: %#v", opts)
 	}
 	salt := "0123456789abcdef"
-	c.send(mp(c.t, []any{"PING", hostname, salt, sha512hex(salt, hostname, string(nonce), key), "", ""}))
+	userName, digest := "", ""
+	if authSalt != "" {
+		userName, digest = user, sha512hex(authSalt, user, password)
+	}
+	c.send(mp(c.t, []any{"PING", hostname, salt, sha512hex(salt, hostname, string(nonce), key), userName, digest}))
 	v, err = c.read(10 * time.Second)
 	if err != nil {
 		c.t.Fatalf("PONG: %v", err)
 	}
-	pong, ok := v.([]any)
+	pong, ok = v.([]any)
 	if !ok || len(pong) != 5 || pong[0] != "PONG" {
 		c.t.Fatalf("PONG: got %#v", v)
 	}
@@ -261,7 +283,7 @@ func (c *client) handshake(key, hostname string) []any {
 			c.t.Fatalf("PONG digest %v, want %s", pong[4], want)
 		}
 	}
-	return pong
+	return pong, authSalt
 }
 
 func sha512hex(parts ...string) string {

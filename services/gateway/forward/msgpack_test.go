@@ -263,16 +263,15 @@ func TestDecodeMessage(t *testing.T) {
 			t.Fatalf("%+v, %v", m, err)
 		}
 	})
-	t.Run("repeats get ids of their own", func(t *testing.T) {
-		e := []any{1764064800, map[string]any{"a": 1}}
-		other := []any{1764064801, map[string]any{"a": 1}}
-		m, err := decodeMessage(mp(t, []any{"t", []any{e, other, e, e}}), lim)
-		if err != nil {
-			t.Fatal(err)
+	t.Run("the chunk id names the request", func(t *testing.T) {
+		e := []any{0, map[string]any{"a": 1}}
+		m, err := decodeMessage(mp(t, []any{"t", []any{e, e}, map[string]any{"chunk": "c-1"}}), lim)
+		if err != nil || len(m.records) != 2 || m.records[0].RequestKey != "c-1" || m.records[1].RequestKey != "c-1" {
+			t.Fatalf("%+v, %v", m, err)
 		}
-		ids := []string{m.records[0].ID, m.records[1].ID, m.records[2].ID, m.records[3].ID}
-		if ids[0] != "" || ids[1] != "" || !strings.HasSuffix(ids[2], "-1") || !strings.HasSuffix(ids[3], "-2") || ids[2][:32] != ids[3][:32] {
-			t.Fatalf("ids %q", ids)
+		m, err = decodeMessage(mp(t, []any{"t", []any{e, e}}), lim)
+		if err != nil || m.records[0].RequestKey != "" {
+			t.Fatalf("without a chunk id: %+v, %v", m, err)
 		}
 	})
 	t.Run("too deep, each mode", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/jetlog/jetlog/libs/config"
+	"github.com/jetlog/jetlog/services/gateway/auth"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -59,6 +61,8 @@ type Server struct {
 	log    *slog.Logger
 	tls    *tls.Config
 	host   string
+	key    string      // the shared key; "" means no handshake
+	auth   *auth.Store // credentials; nil or disabled means none
 
 	// ctx is what publishing runs under; it is cancelled only when Stop's
 	// deadline passes, so a message being published when Stop is called
@@ -78,14 +82,18 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	// Server-wide limits on repeated log lines: refused chunks (JetStream
-	// down), refused connections, and protocol violations.
-	retryLog, limitLog, badLog logLimiter
+	// down), refused connections, protocol violations, and clients refused
+	// by authentication or their credential's sources.
+	retryLog, limitLog, badLog, authLog logLimiter
 }
 
 // New returns a server for cfg that hands records to sink. m receives the
 // connection and request metrics (nil: a private registry); log nil means
-// slog.Default(). The server does not listen until Start.
-func New(cfg Config, sink Sink, m *ingest.Metrics, log *slog.Logger) (*Server, error) {
+// slog.Default(). creds, when enabled, authenticates clients by the
+// handshake's user name and password or their client certificate, and
+// holds each message's tag to the credential's sources (nil: anyone may
+// write any tag). The server does not listen until Start.
+func New(cfg Config, sink Sink, m *ingest.Metrics, log *slog.Logger, creds *auth.Store) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("forward: %w", err)
 	}
@@ -99,15 +107,28 @@ func New(cfg Config, sink Sink, m *ingest.Metrics, log *slog.Logger) (*Server, e
 	if need := 4 * int64(lim.MaxRequestBytes+readSlack); cfg.MaxBufferBytes < need {
 		return nil, fmt.Errorf("forward: %w: max_buffer_bytes %d must hold four messages of max_request_bytes (%d)", config.ErrInvalid, cfg.MaxBufferBytes, need)
 	}
-	tc, err := cfg.TLS.build()
+	tc, err := cfg.TLS.ServerConfig()
 	if err != nil {
 		return nil, fmt.Errorf("forward: tls: %w", err)
+	}
+	key := cfg.SharedKey
+	if cfg.SharedKeyFile != "" {
+		b, err := os.ReadFile(cfg.SharedKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("forward: shared_key_file: %w", err)
+		}
+		if key = strings.TrimSpace(string(b)); key == "" {
+			return nil, fmt.Errorf("forward: %w: shared_key_file %s is empty", config.ErrInvalid, cfg.SharedKeyFile)
+		}
 	}
 	if m == nil {
 		m = ingest.NewMetrics(prometheus.NewRegistry())
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.SharedKey != "" {
+		log.Warn("forward: shared_key is written in the configuration; prefer shared_key_file (a mounted secret)")
 	}
 	host := cfg.SelfHostname
 	if host == "" {
@@ -118,9 +139,9 @@ func New(cfg Config, sink Sink, m *ingest.Metrics, log *slog.Logger) (*Server, e
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, budget: semaphore.NewWeighted(cfg.MaxBufferBytes), sink: sink, lim: lim, m: m, log: log.With("component", "forward"), tls: tc, host: host,
-		ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{},
+		key: key, auth: creds, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{},
 		quit: make(chan struct{}), done: make(chan struct{}),
-		retryLog: newLogLimiter(logEvery, 1), limitLog: newLogLimiter(logEvery, 1), badLog: newLogLimiter(logEvery, 20),
+		retryLog: newLogLimiter(logEvery, 1), limitLog: newLogLimiter(logEvery, 1), badLog: newLogLimiter(logEvery, 20), authLog: newLogLimiter(logEvery, 20),
 	}, nil
 }
 
@@ -146,7 +167,8 @@ func (s *Server) Start() error {
 	s.ln, s.started = ln, true
 	s.wg.Add(1)
 	go s.accept(ln)
-	s.log.Info("forward: listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "shared_key", s.cfg.SharedKey != "")
+	s.log.Info("forward: listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "client_auth", s.cfg.TLS.ClientAuth,
+		"shared_key", s.key != "", "credentials", s.auth.Enabled(), "auth_required", s.auth.Required())
 	return nil
 }
 
@@ -260,6 +282,9 @@ type conn struct {
 	nc     net.Conn
 	remote string
 	fr     *framer
+	// who is the credential the client authenticated as (its certificate
+	// or the handshake's user name); nil is anonymous.
+	who *auth.Principal
 
 	// mu orders arming the read deadline against Stop's interrupt, so a
 	// connection never goes back to a long wait after Stop woke it.
@@ -322,8 +347,19 @@ func (c *conn) serve() {
 			c.s.log.Debug("forward: TLS handshake failed", "remote", c.remote, "err", err)
 			return
 		}
+		cs := tc.ConnectionState()
+		c.who = c.s.auth.Certificate(&cs)
 	}
-	if c.s.cfg.SharedKey != "" && !c.handshake() {
+	switch {
+	case c.s.key != "":
+		if !c.handshake() {
+			return
+		}
+	case c.who == nil && c.s.auth.Required():
+		// Without a handshake the protocol carries no credential: only a
+		// client certificate could have named one.
+		c.denied("forward: connection refused: authentication required, and the client's certificate names no credential (without shared_key the protocol carries no user name)",
+			auth.ReasonMissing, "", nil)
 		return
 	}
 	for {
@@ -400,6 +436,14 @@ func (c *conn) handle(msg []byte) bool {
 	if m.heartbeat {
 		return true
 	}
+	if !c.who.Allows(m.tag) {
+		// The protocol cannot refuse a chunk for good: an unacknowledged
+		// chunk and a closed connection make the client log an error and
+		// retry on its schedule, with nothing stored.
+		c.denied("forward: message of a tag the credential may not write; closing the connection without an ack",
+			ingest.ReasonForbiddenSource, c.who.Name(), c.who.Check(m.tag), "tag", m.tag)
+		return false
+	}
 	var res []error
 	if len(m.records) > 0 {
 		ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.AckTimeout)
@@ -434,6 +478,18 @@ func (c *conn) handle(msg []byte) bool {
 	}
 	ack := appendStr(appendStr(appendMap(nil, 1), "ack"), m.chunk)
 	return c.write(ack)
+}
+
+// denied counts and logs a client refused by authentication, or a message
+// of a tag its credential may not write (the caller closes the
+// connection). credential names the credential concerned, if any; args
+// add to the log line.
+func (c *conn) denied(msg, reason, credential string, err error, args ...any) {
+	c.s.m.AuthFailures.WithLabelValues(Protocol, reason).Inc()
+	c.s.m.Requests.WithLabelValues(Protocol, "denied").Inc()
+	if ok, n := c.s.authLog.allow(); ok {
+		c.s.log.Warn(msg, append([]any{"remote", c.remote, "reason", reason, "credential", credential, "err", err, "suppressed", n}, args...)...)
+	}
 }
 
 // errBusy: the server-wide buffer budget had no room in time.

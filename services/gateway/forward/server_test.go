@@ -65,7 +65,7 @@ func newSink() *recordingSink { return &recordingSink{lim: ingest.DefaultLimits(
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	t.Run("stop without start", func(t *testing.T) {
-		srv, err := New(DefaultConfig(), newSink(), nil, nil)
+		srv, err := New(DefaultConfig(), newSink(), nil, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 	})
 	t.Run("address in use", func(t *testing.T) {
 		a := startServer(t, newSink(), nil, nil, nil)
-		b, err := New(Config{Listen: a.Addr().String(), MaxConnections: 1, MaxBufferBytes: 128 << 20, IdleTimeout: time.Second, AckTimeout: time.Second}, newSink(), nil, nil)
+		b, err := New(Config{Listen: a.Addr().String(), MaxConnections: 1, MaxBufferBytes: 128 << 20, IdleTimeout: time.Second, AckTimeout: time.Second}, newSink(), nil, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,12 +105,12 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("bad config", func(t *testing.T) {
-		if _, err := New(Config{}, newSink(), nil, nil); !errors.Is(err, config.ErrInvalid) {
+		if _, err := New(Config{}, newSink(), nil, nil, nil); !errors.Is(err, config.ErrInvalid) {
 			t.Fatalf("got %v", err)
 		}
 		bad := newSink()
 		bad.lim.MaxDepth = 0
-		if _, err := New(DefaultConfig(), bad, nil, nil); err == nil || !strings.Contains(err.Error(), "max_depth") {
+		if _, err := New(DefaultConfig(), bad, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "max_depth") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -241,11 +241,11 @@ func TestLogLimiter(t *testing.T) {
 // and an unknown key is an error.
 func TestConfigYAML(t *testing.T) {
 	c := DefaultConfig()
-	in := []byte("listen: 0.0.0.0:24224\nshared_key: k\nself_hostname: gw\ntls: {cert_file: c.pem, key_file: k.pem}\nmax_connections: 10\nmax_buffer_bytes: 67108864\nidle_timeout: 90s\nack_timeout: 1m\n")
+	in := []byte("listen: 0.0.0.0:24224\nshared_key: k\nshared_key_file: k.txt\nself_hostname: gw\ntls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem, client_auth: require}\nmax_connections: 10\nmax_buffer_bytes: 67108864\nidle_timeout: 90s\nack_timeout: 1m\n")
 	if _, err := config.DecodeStrict("forward.yaml", in, &c); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Listen: "0.0.0.0:24224", SharedKey: "k", SelfHostname: "gw", TLS: TLS{CertFile: "c.pem", KeyFile: "k.pem"},
+	want := Config{Listen: "0.0.0.0:24224", SharedKey: "k", SharedKeyFile: "k.txt", SelfHostname: "gw", TLS: TLS{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem", ClientAuth: "require"},
 		MaxConnections: 10, MaxBufferBytes: 64 << 20, IdleTimeout: 90 * time.Second, AckTimeout: time.Minute}
 	if c != want {
 		t.Fatalf("decoded %+v, want %+v", c, want)

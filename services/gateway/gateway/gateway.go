@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/jetlog/jetlog/libs/config"
+	"github.com/jetlog/jetlog/services/gateway/auth"
 	"github.com/jetlog/jetlog/services/gateway/forward"
 	"github.com/jetlog/jetlog/services/gateway/httpin"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
@@ -34,6 +35,8 @@ type Config struct {
 	HTTP HTTPConfig `yaml:"http"`
 	// Forward serves the Fluentd forward protocol.
 	Forward ForwardConfig `yaml:"forward"`
+	// Auth says who may write, and which sources each may write.
+	Auth auth.Config `yaml:"auth"`
 	// The publisher's settings: subject prefix, in-flight bound, timeouts
 	// and record limits.
 	ingest.PublisherConfig `yaml:",inline"`
@@ -43,7 +46,8 @@ type Config struct {
 type HTTPConfig struct {
 	Enabled bool   `yaml:"enabled"`
 	Listen  string `yaml:"listen"`
-	// TLS, when a certificate is given, serves HTTPS.
+	// TLS, when a certificate is given, serves HTTPS, and can verify
+	// client certificates.
 	TLS forward.TLS `yaml:"tls"`
 	// MaxBodyBytesInFlight bounds the request bodies held in memory at
 	// once: a request waits for room (up to queue_timeout), then gets 429.
@@ -61,8 +65,10 @@ type ForwardConfig struct {
 // Defaults returns the gateway's defaults: both listeners on loopback.
 func Defaults() Config {
 	return Config{
-		HTTP:            HTTPConfig{Enabled: true, Listen: "127.0.0.1:9880", MaxBodyBytesInFlight: 64 << 20, ReadTimeout: time.Minute},
+		HTTP: HTTPConfig{Enabled: true, Listen: "127.0.0.1:9880", TLS: forward.TLS{ClientAuth: forward.ClientAuthNone},
+			MaxBodyBytesInFlight: 64 << 20, ReadTimeout: time.Minute},
 		Forward:         ForwardConfig{Enabled: true, Config: forward.DefaultConfig()},
+		Auth:            auth.Defaults(),
 		PublisherConfig: ingest.DefaultPublisherConfig(),
 	}
 }
@@ -88,6 +94,8 @@ func (c *Config) Validate() error {
 	if !c.HTTP.Enabled && !c.Forward.Enabled {
 		errs.Addf("http.enabled", "both listeners are off: enable http or forward")
 	}
+	errs.Check("auth", &c.Auth)
+	c.validateAuth(&errs)
 	errs.Check("limits", &c.Limits)
 	if c.MaxInflightBytes < int64(c.Limits.MaxRequestBytes) {
 		errs.Addf("max_inflight_bytes", "%d is below limits.max_request_bytes %d", c.MaxInflightBytes, c.Limits.MaxRequestBytes)
@@ -96,6 +104,62 @@ func (c *Config) Validate() error {
 		errs.Addf("ack_timeout", "queue_timeout and ack_timeout must be > 0")
 	}
 	return errs.Err()
+}
+
+// validateAuth checks that no listener lets anonymous writers in from
+// other hosts unless the operator said so, and that when credentials are
+// required each listener's clients have a way to present one.
+func (c *Config) validateAuth(errs *config.Errors) {
+	type listener struct {
+		path, listen string
+		tls          *forward.TLS
+		// shared: the forward shared key admits only who knows it.
+		shared bool
+		// can: a client can present a credential there.
+		can bool
+		how string
+	}
+	var ls []listener
+	certs := c.Auth.HasCertNames()
+	if c.HTTP.Enabled {
+		ls = append(ls, listener{path: "http", listen: c.HTTP.Listen, tls: &c.HTTP.TLS,
+			can: c.Auth.HasSecrets() || certs && c.HTTP.TLS.VerifiesClients(),
+			how: "a credential with a token or a password, or http.tls.client_auth with credentials' client_cert_names"})
+	}
+	if c.Forward.Enabled {
+		ls = append(ls, listener{path: "forward", listen: c.Forward.Listen, tls: &c.Forward.TLS, shared: c.Forward.Handshakes(),
+			can: c.Forward.Handshakes() && c.Auth.HasPasswords() || certs && c.Forward.TLS.VerifiesClients(),
+			how: "forward.shared_key_file with a credential that has a username and password (the protocol carries them in its shared-key handshake only), or forward.tls.client_auth with credentials' client_cert_names"})
+	}
+	for _, l := range ls {
+		if c.Auth.Required {
+			if !l.can {
+				errs.Addf("auth.required", "%s clients could present no credential: configure %s", l.path, l.how)
+			}
+			continue
+		}
+		if c.Auth.AllowAnonymousOnNetwork || l.shared || l.tls.ClientAuth == forward.ClientAuthRequire || loopback(l.listen) {
+			continue
+		}
+		errs.Addf(l.path+".listen", "%s is reachable from other hosts and auth.required is off: anyone who reaches it could write any source. "+
+			"Set auth.required: true with auth.credentials, or bind a loopback address, or set auth.allow_anonymous_on_network: true "+
+			"if something in front of the gateway authenticates", l.listen)
+	}
+}
+
+// loopback reports whether a listen address accepts connections from this
+// host only: a loopback IP or "localhost". A host name could resolve to
+// anything, and an empty host is every interface.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Gateway runs the listeners.
@@ -108,6 +172,7 @@ type Gateway struct {
 	nc   *nats.Conn
 	log  *slog.Logger
 	m    *ingest.Metrics
+	auth *auth.Store
 	pub  *ingest.Publisher
 	fwd  *forward.Server
 	srv  *http.Server
@@ -135,19 +200,34 @@ func New(cfg Config, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger)
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, nc: nc, log: log.With("component", "gateway"), m: ingest.NewMetrics(reg)}
+	if g.auth, err = auth.New(cfg.Auth, auth.Options{Log: g.log, Reloads: g.m.AuthReloads}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g.pub = ingest.NewPublisher(js, cfg.PublisherConfig, g.m, g.log)
 	if cfg.Forward.Enabled {
-		if g.fwd, err = forward.New(cfg.Forward.Config, g.pub, g.m, g.log); err != nil {
+		if g.fwd, err = forward.New(cfg.Forward.Config, g.pub, g.m, g.log, g.auth); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.HTTP.Enabled {
 		mux := http.NewServeMux()
 		httpin.New(g.pub, g.m, g.log).Register(mux)
-		mux.Handle("/v1/logs", otlp.NewHandler(g.pub, g.log, g.m))
+		mux.Handle(otlp.Path, otlp.NewHandler(g.pub, g.log, g.m))
 		g.body = semaphore.NewWeighted(cfg.HTTP.MaxBodyBytesInFlight)
+		tc, err := cfg.HTTP.TLS.ServerConfig()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: http.tls: %w", err)
+		}
+		if g.auth.Enabled() && tc == nil && !loopback(cfg.HTTP.Listen) {
+			g.log.Warn("gateway: HTTP credentials cross the network in clear text: set gateway.http.tls", "listen", cfg.HTTP.Listen)
+		}
+		var h http.Handler = g.limitBodies(mux)
+		if g.auth.Enabled() {
+			h = g.authenticate(h)
+		}
 		g.srv = &http.Server{
-			Handler:           g.limitBodies(mux),
+			Handler:           h,
+			TLSConfig:         tc,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       cfg.HTTP.ReadTimeout,
 			WriteTimeout:      cfg.HTTP.ReadTimeout + cfg.QueueTimeout + cfg.AckTimeout,
@@ -207,8 +287,8 @@ func (g *Gateway) Start(context.Context) error {
 		go func() {
 			defer close(g.served)
 			var err error
-			if g.cfg.HTTP.TLS.Enabled() {
-				err = g.srv.ServeTLS(ln, g.cfg.HTTP.TLS.CertFile, g.cfg.HTTP.TLS.KeyFile)
+			if g.srv.TLSConfig != nil {
+				err = g.srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 			} else {
 				err = g.srv.Serve(ln)
 			}

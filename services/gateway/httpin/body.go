@@ -91,37 +91,129 @@ func badRequest(w http.ResponseWriter, m *ingest.Metrics, protocol string, err e
 	writeJSON(w, code, map[string]any{"error": err.Error()})
 }
 
-// jsonObjects splits a body into JSON objects: an array of objects, one
-// object, or a stream of objects (NDJSON, Fluent Bit's json_lines and
-// json_stream). Each object's raw bytes are kept.
-func jsonObjects(body []byte, maxRecords int) ([]json.RawMessage, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
+// jsonValue is one JSON value of a request body.
+type jsonValue struct {
+	raw  []byte
+	line int   // the line it starts on, from 1, in a stream of values; 0 in an array
+	err  error // why raw, the rest of its line, is not a JSON value
+}
+
+// jsonValues splits a body into JSON values: the elements of an array, or
+// a stream of values (one object, NDJSON, Fluent Bit's json_lines and
+// json_stream). Each value's raw bytes are kept. In a stream, values may
+// span lines until one does not parse; from there on each line is read on
+// its own, a value that does not parse making the rest of its line one bad
+// value (err set), so one malformed line of NDJSON costs that line only
+// and reading stays linear in the body whatever follows. An error refuses
+// the body as a whole: empty, an array that does not parse, or too many
+// values.
+func jsonValues(body []byte, maxRecords int) ([]jsonValue, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return nil, errors.New("empty body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var out []json.RawMessage
-	if body[0] == '[' {
-		if err := dec.Decode(&out); err != nil {
+	tooMany := fmt.Errorf("more than %d records in one request (set gateway.limits.max_batch_records)", maxRecords)
+	if trimmed[0] == '[' {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		var arr []json.RawMessage
+		if err := dec.Decode(&arr); err != nil {
 			return nil, fmt.Errorf("malformed JSON array: %w", err)
 		}
 		if dec.More() {
 			return nil, errors.New("trailing data after the JSON array")
 		}
-	} else {
-		for dec.More() {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return nil, fmt.Errorf("malformed JSON after %d objects: %w", len(out), err)
-			}
-			out = append(out, raw)
-			if len(out) > maxRecords {
-				break
-			}
+		if len(arr) > maxRecords {
+			return nil, tooMany
 		}
+		out := make([]jsonValue, len(arr))
+		for i, raw := range arr {
+			out[i] = jsonValue{raw: raw}
+		}
+		return out, nil
 	}
-	if len(out) > maxRecords {
-		return nil, fmt.Errorf("more than %d records in one request (set gateway.limits.max_batch_records)", maxRecords)
+	sp := &splitter{body: body, lines: lineCounter{body: body}, max: maxRecords}
+	pos, err := sp.values(0, len(body)) // where the first value that does not parse starts
+	for err == nil && pos < len(body) {
+		stop := len(body)
+		if nl := bytes.IndexByte(body[pos:], '\n'); nl >= 0 {
+			stop = pos + nl
+		}
+		var bad int
+		if bad, err = sp.values(pos, stop); err == nil && bad < stop {
+			err = sp.add(jsonValue{raw: bytes.TrimRight(body[bad:stop], " \t\r"), line: sp.lines.at(bad), err: sp.why})
+		}
+		pos = stop + spaces(body[stop:])
 	}
-	return out, nil
+	if err != nil {
+		return nil, tooMany
+	}
+	return sp.out, nil
+}
+
+// splitter collects the values of a stream.
+type splitter struct {
+	body  []byte
+	out   []jsonValue
+	lines lineCounter
+	max   int
+	why   error // why the last value that did not parse failed
+}
+
+// errTooManyValues stops a splitter at its limit.
+var errTooManyValues = errors.New("too many values")
+
+// values decodes the values of body[from:to] and returns where the first
+// that does not parse starts (to when every one did), leaving why in
+// s.why; err is errTooManyValues past the limit.
+func (s *splitter) values(from, to int) (bad int, err error) {
+	dec := json.NewDecoder(bytes.NewReader(s.body[from:to]))
+	end := from // where the last good value ended
+	for {
+		var raw json.RawMessage
+		derr := dec.Decode(&raw)
+		if errors.Is(derr, io.EOF) {
+			return to, nil
+		}
+		start := end + spaces(s.body[end:to])
+		if derr != nil {
+			s.why = derr
+			return start, nil
+		}
+		if err := s.add(jsonValue{raw: raw, line: s.lines.at(start)}); err != nil {
+			return 0, err
+		}
+		end = from + int(dec.InputOffset())
+	}
+}
+
+// add appends a value, or refuses it past the limit.
+func (s *splitter) add(v jsonValue) error {
+	if len(s.out) >= s.max {
+		return errTooManyValues
+	}
+	s.out = append(s.out, v)
+	return nil
+}
+
+// spaces counts the JSON whitespace that b starts with.
+func spaces(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == ' ' || b[n] == '\t' || b[n] == '\n' || b[n] == '\r') {
+		n++
+	}
+	return n
+}
+
+// lineCounter tells the line of byte offsets asked in increasing order, in
+// one pass over the body.
+type lineCounter struct {
+	body []byte
+	off  int // counted up to here
+	line int // lines before off, less one
+}
+
+func (c *lineCounter) at(off int) int {
+	c.line += bytes.Count(c.body[c.off:off], []byte{'\n'})
+	c.off = off
+	return c.line + 1
 }

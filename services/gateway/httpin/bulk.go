@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
+	"github.com/jetlog/jetlog/services/gateway/auth"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -89,9 +91,10 @@ type bulkItem struct {
 }
 
 // bulk accepts index and create actions; each document becomes a record
-// whose source is its index and whose shipper id is its _id.
+// whose source is its index, whose dataset is the index's family and whose
+// shipper id is its _id within that index.
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
-	const protocol = "bulk"
+	const protocol = ProtocolBulk
 	start := time.Now()
 	lim := h.sink.Limits()
 	body, err := readBody(r, lim.MaxRequestBytes)
@@ -109,7 +112,15 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, osError("illegal_argument_exception", err.Error(), http.StatusBadRequest))
 		return
 	}
-	res := h.sink.Publish(r.Context(), protocol, recs)
+	ingest.KeyRequest(recs, r.Header.Get(ingest.IdempotencyKeyHeader))
+	who := auth.FromContext(r.Context())
+	res, forbidden := who.Publish(recs, func(recs []ingest.Record) []error { return h.sink.Publish(r.Context(), protocol, recs) })
+	if forbidden > 0 {
+		h.m.AuthFailures.WithLabelValues(protocol, ingest.ReasonForbiddenSource).Inc()
+		h.denied.Do(func() {
+			h.log.Warn("bulk items refused: indices their credential may not write", "remote", r.RemoteAddr, "credential", who.Name(), "refused", forbidden, "items", len(items))
+		})
+	}
 	out := make([]map[string]any, len(items))
 	failed, retry := false, false
 	for i, it := range items {
@@ -126,6 +137,11 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 		case ingest.IsReject(err):
 			status, result = http.StatusBadRequest, ""
 			errBody = map[string]any{"type": "mapper_parsing_exception", "reason": err.Error()}
+		case ingest.IsForbidden(err):
+			// As OpenSearch's security plugin answers an item of an index
+			// the user may not write.
+			status, result = http.StatusForbidden, ""
+			errBody = map[string]any{"type": "security_exception", "reason": err.Error()}
 		case ingest.IsRetryable(err):
 			status, result, retry = http.StatusTooManyRequests, "", true
 			errBody = map[string]any{"type": "rejected_execution_exception", "reason": err.Error()}
@@ -221,6 +237,12 @@ func parseBulk(body []byte, defaultIndex string, lim ingest.Limits) ([]bulkItem,
 			items = append(items, it)
 			continue
 		}
+		if strings.Contains(it.index, ":") {
+			// As OpenSearch refuses it; it also keeps "<index>:<_id>" ids apart.
+			it.err = fmt.Errorf("invalid index name [%s], must not contain ':'", it.index)
+			items = append(items, it)
+			continue
+		}
 		if err := jsonscan.Depth(doc, lim.MaxDepth+1); err != nil {
 			it.err = ingest.Rejectf(ingest.ReasonTooDeep, "%v (set gateway.limits.max_depth)", err)
 			items = append(items, it)
@@ -233,7 +255,8 @@ func parseBulk(body []byte, defaultIndex string, lim ingest.Limits) ([]bulkItem,
 			continue
 		}
 		it.rec = len(recs)
-		recs = append(recs, ingest.Record{Source: strings.TrimPrefix(it.index, "."), Raw: doc, Fields: fields, ID: it.id})
+		recs = append(recs, ingest.Record{Source: strings.TrimPrefix(it.index, "."), Raw: doc, Fields: fields,
+			ID: it.id, IDScope: it.index, Dataset: datasetOf(it.index)})
 		items = append(items, it)
 		if len(items) > lim.MaxBatchRecords {
 			return nil, nil, fmt.Errorf("more than %d actions in one request (set gateway.limits.max_batch_records)", lim.MaxBatchRecords)
@@ -246,4 +269,32 @@ func parseBulk(body []byte, defaultIndex string, lim ingest.Limits) ([]bulkItem,
 		return nil, nil, errors.New("the request has no actions")
 	}
 	return items, recs, nil
+}
+
+// dateSuffix matches the date a shipper appends to an index name per day
+// or month (Logstash's and Vector's default "<name>-%Y.%m.%d", and
+// -YYYY-MM-DD, -YYYYMMDD, -YYYY.MM, with an optional hour).
+var dateSuffix = regexp.MustCompile(`[-_.](\d{4}([-.]\d{2}){1,3}|\d{8})$`)
+
+// datasetOf returns the family of indices an OpenSearch index name stands
+// for, as jetlog names datasets: lowercase letters, digits, '-' and '_',
+// without the date a shipper appends ("logstash-2026.11.25" is
+// "logstash"), other characters made '-', at most 100 characters; "" when
+// nothing is left.
+func datasetOf(index string) string {
+	d := dateSuffix.ReplaceAllString(strings.ToLower(index), "")
+	b := make([]byte, 0, len(d))
+	for i := 0; i < len(d) && len(b) < 100; i++ {
+		c := d[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-':
+		default:
+			c = '-'
+		}
+		if c == '-' && len(b) > 0 && b[len(b)-1] == '-' {
+			continue
+		}
+		b = append(b, c)
+	}
+	return strings.Trim(string(b), "-_")
 }

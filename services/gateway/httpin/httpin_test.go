@@ -31,6 +31,7 @@ type env struct {
 	nats *testkit.NATS
 	srv  *httptest.Server
 	raw  *testkit.Recorder
+	ie   *ingesttest.Env
 }
 
 func setup(t *testing.T, mut func(*ingest.PublisherConfig)) *env {
@@ -40,7 +41,7 @@ func setup(t *testing.T, mut func(*ingest.PublisherConfig)) *env {
 	httpin.New(ie.Publisher, ie.Metrics, nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{nats: ie.NATS, srv: srv, raw: testkit.Record(t, ie.NATS.JS, topology.RawStream)}
+	return &env{nats: ie.NATS, srv: srv, raw: testkit.Record(t, ie.NATS.JS, topology.RawStream), ie: ie}
 }
 
 func (e *env) post(t *testing.T, path, ctype string, body []byte, hdr ...string) (int, httpin.Answer, http.Header) {
@@ -153,8 +154,8 @@ func TestBadRecordsAreRefusedWithReasonsAndGoodOnesStored(t *testing.T) {
 	}
 	want := map[int]string{1: "too large", 2: "NUL", 3: "array"}
 	for _, r := range a.Rejected {
-		if w, ok := want[r.Index]; !ok || !strings.Contains(r.Reason, w) {
-			t.Errorf("rejected %+v, want %v", r, want)
+		if w, ok := want[r.Index]; !ok || !strings.Contains(r.Reason, w) || r.Line != r.Index+1 {
+			t.Errorf("rejected %+v, want %v on the line after the index", r, want)
 		}
 		delete(want, r.Index)
 	}
@@ -166,7 +167,7 @@ func TestBadRecordsAreRefusedWithReasonsAndGoodOnesStored(t *testing.T) {
 	e.events(t, 3)
 	testkit.Poll(t, 10*time.Second, func() (bool, string) {
 		n := e.nats.StreamMsgs(topology.DLQStream)
-		return n == 2, fmt.Sprintf("%d dead letters, want 2 (too large, NUL; the array never became a record)", n)
+		return n == 3, fmt.Sprintf("%d dead letters, want 3 (too large, NUL, the array)", n)
 	})
 }
 
@@ -179,7 +180,7 @@ func TestMalformedRequests(t *testing.T) {
 		code              int
 	}{
 		{"truncated json", "application/json", `[{"msg":"x"`, nil, 400},
-		{"10000-deep nesting", "application/json", deep, nil, 400},
+		{"10000-deep nesting in a broken array", "application/json", "[" + deep, nil, 400},
 		{"wrong content type", "application/xml", "<log/>", nil, 415},
 		{"bad gzip", "application/json", "not gzip", []string{"Content-Encoding", "gzip"}, 400},
 		{"empty", "application/json", "", nil, 400},
@@ -191,6 +192,10 @@ func TestMalformedRequests(t *testing.T) {
 				t.Errorf("got %d %+v, want %d with a reason", code, a, c.code)
 			}
 		})
+	}
+	// A record nested too deep is refused alone: the body's framing is fine.
+	if code, a, _ := e.post(t, "/v1/ingest/x", "application/json", []byte(deep)); code != 200 || len(a.Rejected) != 1 || !strings.Contains(a.Rejected[0].Reason, "nested too deep") {
+		t.Errorf("10000-deep nesting: got %d %+v, want the record rejected as too deep", code, a)
 	}
 	// A gzip bomb: 64 MiB of zeros in a small body is cut at the limit.
 	var b bytes.Buffer
@@ -269,29 +274,20 @@ func TestOpenSearchBulkIndexerShipsThroughTheGateway(t *testing.T) {
 	for _, ev := range evs {
 		ids[ev.ID] = true
 	}
-	if len(evs) != 1000 || !ids["order-7"] || !ids["order-999"] {
-		t.Errorf("%d events, ids include order-7: %v", len(evs), ids["order-7"])
+	if len(evs) != 1000 || !ids["app-logs:order-7"] || !ids["app-logs:order-999"] {
+		t.Errorf("%d events, ids include app-logs:order-7: %v", len(evs), ids["app-logs:order-7"])
 	}
 }
 
 func TestBulkItemsReportEachDocument(t *testing.T) {
 	e := setup(t, nil)
-	body := strings.Join([]string{
+	br := e.postBulk(t, "/fallback/_bulk",
 		`{"index":{"_index":"web","_id":"a"}}`, `{"message":"fine"}`,
 		`{"create":{"_index":"web"}}`, `{"message":"no id given"}`,
 		`{"delete":{"_index":"web","_id":"a"}}`,
 		`{"index":{"_index":"web"}}`, `{"message":`,
 		`{"create":{}}`, `{"message":"default index from the path"}`,
-	}, "\n") + "\n"
-	resp, err := http.Post(e.srv.URL+"/fallback/_bulk", "application/x-ndjson", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var br opensearchapi.BulkResp
-	if err := json.NewDecoder(resp.Body).Decode(&br); err != nil {
-		t.Fatal(err)
-	}
+	)
 	want := []int{201, 201, 400, 400, 201}
 	if !br.Errors || len(br.Items) != len(want) {
 		t.Fatalf("bulk response %+v", br)
@@ -303,8 +299,8 @@ func TestBulkItemsReportEachDocument(t *testing.T) {
 			}
 		}
 	}
-	if id := br.Items[0]["index"].ID; id != "a" {
-		t.Errorf("first item id %q, want the shipper's id a", id)
+	if id := br.Items[0]["index"].ID; id != "web:a" {
+		t.Errorf("first item id %q, want the shipper's id a within its index web", id)
 	}
 	if id := br.Items[1]["create"].ID; len(id) != 32 {
 		t.Errorf("generated id %q, want the 32-hex event id", id)

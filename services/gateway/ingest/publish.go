@@ -2,9 +2,13 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +102,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 		for i := range res {
 			res[i] = Rejectf(ReasonTooManyRecs, "%d records in one request, limit %d (set gateway.limits.max_batch_records)", len(recs), p.cfg.Limits.MaxBatchRecords)
 		}
-		p.m.count(protocol, res)
+		p.m.count(protocol, res, nil)
 		return res
 	}
 	var total int64
@@ -113,7 +117,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 		for i := range res {
 			res[i] = ErrBusy
 		}
-		p.m.count(protocol, res)
+		p.m.count(protocol, res, nil)
 		return res
 	}
 	p.m.inflight.Add(float64(total))
@@ -125,14 +129,20 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 	start := p.now()
 	now := start.UTC()
 	futs := make([]future, 0, len(recs))
+	ids := requestIDs{recs: recs}
+	eventIDs := make([]string, len(recs)) // set on recs once all are made: a request key reads the shipper's
 	for i := range recs {
 		rec := &recs[i]
+		if rec.Reject != nil {
+			res[i] = rec.Reject
+			continue
+		}
 		if err := p.cfg.Limits.Check(rec); err != nil {
 			res[i] = err
 			continue
 		}
-		ev := p.toEvent(rec, now)
-		rec.ID = ev.ID
+		ev := p.toEvent(rec, now, &ids)
+		eventIDs[i] = ev.ID
 		data, err := ev.Marshal()
 		if err != nil {
 			res[i] = Rejectf(ReasonMalformed, "cannot encode record as an event: %v", err)
@@ -147,13 +157,20 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 		}
 		futs = append(futs, future{i: i, fut: f})
 	}
+	for i, id := range eventIDs {
+		if id != "" {
+			recs[i].ID = id
+		}
+	}
 	// One deadline for the whole batch: once it passes, every record still
 	// unconfirmed is refused (a closed Done channel stays closed).
 	actx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
 	defer cancel()
+	dup := make([]bool, len(recs)) // stored already: a retry within the duplicate window
 	for _, f := range futs {
 		select {
-		case <-f.fut.Ok():
+		case ack := <-f.fut.Ok():
+			dup[f.i] = ack.Duplicate
 		case err := <-f.fut.Err():
 			res[f.i] = classify(err)
 		case <-actx.Done():
@@ -166,22 +183,22 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 			p.deadLetter(ctx, protocol, &recs[i], err)
 		}
 	}
-	p.m.count(protocol, res)
+	p.m.count(protocol, res, dup)
 	return res
 }
 
 // toEvent turns a record into its event, with a deterministic id: the
-// shipper's id, else a hash of source, raw bytes and timestamp.
-func (p *Publisher) toEvent(rec *Record, now time.Time) *event.Event {
+// shipper's id within its scope; else a hash of source, context, raw bytes
+// and the record's own timestamp, or, for a record without one, the key of
+// its request in place of the time; the n-th repeat of an identical record
+// in one request gets that id with "-n" appended (see docs/gateway.md).
+func (p *Publisher) toEvent(rec *Record, now time.Time, req *requestIDs) *event.Event {
 	_, source := Subject("", rec.Source)
 	ev := rec.Event
 	if ev == nil {
-		ts := rec.Time
-		if ts.IsZero() {
-			ts = now
-		}
-		ev = event.FromRecord(rec.Fields, ts, now)
+		ev = event.FromRecord(rec.Fields, rec.Time, now)
 	}
+	own := ev.Timestamp // zero: the record carries no time of its own
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = now
 	}
@@ -189,13 +206,76 @@ func (p *Publisher) toEvent(rec *Record, now time.Time) *event.Event {
 		ev.ObservedTimestamp = now
 	}
 	ev.Source = source
+	if ev.Dataset == "" {
+		ev.Dataset = rec.Dataset
+	}
 	switch {
 	case rec.ID != "":
-		ev.ID = event.IDFromShipper(source, rec.ID)
+		ev.ID = event.IDFromShipperIn(source, rec.IDScope, rec.ID)
 	case ev.ID == "":
-		ev.ID = event.NewID(source, rec.Raw, ev.Timestamp)
+		in := event.IDInput{Source: source, Context: rec.Context, Raw: rec.Raw, Time: own}
+		if own.IsZero() {
+			in.Request = req.key(rec)
+		}
+		ev.ID = req.nth(in.ID())
 	}
 	return ev
+}
+
+// requestIDs holds what the ids of the records published together (one
+// request or chunk) share.
+type requestIDs struct {
+	recs    []Record
+	derived string         // the request key made of the records' bytes, once needed
+	seen    map[string]int // how many times each id was given
+}
+
+// key returns the name of rec's request: the client's, else a hash of
+// every record of the request, so a retry of the same request gets the
+// same key and any other request another.
+func (r *requestIDs) key(rec *Record) string {
+	if rec.RequestKey != "" {
+		return rec.RequestKey
+	}
+	if r.derived == "" {
+		h := sha256.New()
+		var n [8]byte
+		field := func(b []byte) {
+			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		}
+		for i := range r.recs {
+			o := &r.recs[i]
+			field([]byte(o.Source))
+			field([]byte(o.IDScope))
+			field([]byte(o.ID))
+			field([]byte(o.Context))
+			binary.BigEndian.PutUint64(n[:], uint64(o.Time.UnixNano()))
+			h.Write(n[:])
+			field(o.Raw)
+		}
+		r.derived = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	}
+	return r.derived
+}
+
+// nth returns id the first time it is given in the request and id-n for
+// its n-th repeat: identical records of one request are distinct events,
+// and the same request sent again repeats the same ids in the same order.
+func (r *requestIDs) nth(id string) string {
+	if len(r.recs) == 1 {
+		return id
+	}
+	if r.seen == nil {
+		r.seen = make(map[string]int, len(r.recs))
+	}
+	n := r.seen[id]
+	r.seen[id] = n + 1
+	if n == 0 {
+		return id
+	}
+	return id + "-" + strconv.Itoa(n)
 }
 
 // errCodeStoreFailed is nats-server's JSStreamStoreFailedF, what a
@@ -254,6 +334,12 @@ type Metrics struct {
 	Connections *prometheus.GaugeVec
 	// Requests counts requests by protocol and answer.
 	Requests *prometheus.CounterVec
+	// AuthFailures counts what authentication or a credential's sources
+	// refused, by protocol and reason (missing, invalid, forbidden_source).
+	AuthFailures *prometheus.CounterVec
+	// AuthReloads counts re-reads of changed credential files, by result
+	// (ok, error).
+	AuthReloads *prometheus.CounterVec
 }
 
 // NewMetrics registers the gateway metrics on reg.
@@ -261,7 +347,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_gateway_records_total",
-			Help: "Records received, by protocol and outcome: accepted (stored in JetStream), rejected (refused for good, with a reason), refused (retryable: busy, stream full, JetStream unavailable).",
+			Help: "Records received, by protocol and outcome: accepted (stored in JetStream), duplicate (stored already: JetStream dropped a resent record by its id, answered as accepted), rejected (refused for good, with a reason), refused (retryable: busy, stream full, JetStream unavailable).",
 		}, []string{"protocol", "outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_gateway_rejected_total",
@@ -282,21 +368,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"protocol"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_gateway_requests_total",
-			Help: "Requests or chunks answered, by protocol and result: ok, partial (some records rejected), retry (refused, retryable), bad_request.",
+			Help: "Requests or chunks answered, by protocol and result: ok, partial (some records rejected or of a forbidden source), retry (refused, retryable), bad_request, denied (refused by authentication or a credential's sources: 401, 403, a forward handshake or message refused).",
 		}, []string{"protocol", "result"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_gateway_auth_failures_total",
+			Help: "Requests, forward connections and forward messages refused or cut short by authentication, by protocol and reason: missing (no credential while gateway.auth.required), invalid (a wrong token, password, user name or shared key), forbidden_source (a source the credential may not write; a _bulk or OTLP request counts once however many of its records were refused).",
+		}, []string{"protocol", "reason"}),
+		AuthReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetlog_gateway_auth_reloads_total",
+			Help: "Credential files read again after they changed, by result: ok (the new secrets are in use), error (unreadable or empty: the previous secrets stay in use).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.records, m.rejected, m.publishDuration, m.inflight, m.Connections, m.Requests)
+	reg.MustRegister(m.records, m.rejected, m.publishDuration, m.inflight, m.Connections, m.Requests, m.AuthFailures, m.AuthReloads)
 	for _, r := range []string{ReasonTooLarge, ReasonTooDeep, ReasonTooManyFields, ReasonInvalidUTF8, ReasonNULByte, ReasonBadTimestamp, ReasonMalformed, ReasonTooManyRecs} {
 		m.rejected.WithLabelValues(r)
 	}
 	return m
 }
 
-func (m *Metrics) count(protocol string, res []error) {
-	var acc, rej, ref float64
-	for _, err := range res {
+// count counts each record's outcome; dup (nil for none) marks the stored
+// records JetStream had stored already.
+func (m *Metrics) count(protocol string, res []error, dup []bool) {
+	var acc, dups, rej, ref float64
+	for i, err := range res {
 		var r *RejectError
 		switch {
+		case err == nil && dup != nil && dup[i]:
+			dups++
 		case err == nil:
 			acc++
 		case errors.As(err, &r):
@@ -307,6 +405,7 @@ func (m *Metrics) count(protocol string, res []error) {
 		}
 	}
 	m.records.WithLabelValues(protocol, "accepted").Add(acc)
+	m.records.WithLabelValues(protocol, "duplicate").Add(dups)
 	m.records.WithLabelValues(protocol, "rejected").Add(rej)
 	m.records.WithLabelValues(protocol, "refused").Add(ref)
 }
@@ -314,6 +413,8 @@ func (m *Metrics) count(protocol string, res []error) {
 // Result summarises per-record results for a protocol's answer.
 type Result struct {
 	Accepted, Rejected int
+	// Forbidden counts the records whose source the sender may not write.
+	Forbidden int
 	// Retry is the first retryable error, or nil.
 	Retry error
 }
@@ -327,6 +428,8 @@ func Summarize(res []error) Result {
 			s.Accepted++
 		case IsReject(err):
 			s.Rejected++
+		case IsForbidden(err):
+			s.Forbidden++
 		case s.Retry == nil:
 			s.Retry = err
 		}

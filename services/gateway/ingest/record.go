@@ -33,9 +33,46 @@ type Record struct {
 	Raw []byte
 	// ID is the shipper's own id for the record, if it sent one.
 	ID string
+	// IDScope is what ID names the record within (the _bulk _index): the
+	// same ID in two scopes is two events. It must not contain ':'.
+	IDScope string
+	// Context is what the record belongs to that Raw does not carry (an
+	// OTLP record's resource and scope): part of its id, not of its event.
+	Context string
+	// RequestKey names the request or chunk the record came in, as the
+	// client does (an Idempotency-Key header, a forward chunk id): it stands
+	// for the time in the id of a record without a timestamp of its own.
+	// Empty: the publisher derives one from the bytes of the records
+	// published together.
+	RequestKey string
+	// Dataset is the family of indices the shipper asked for (the _bulk
+	// _index); a pipeline's route stage may change it.
+	Dataset string
 	// Event, when set, is used as it is instead of Fields (a protocol that
 	// maps straight onto the event model, like OTLP).
 	Event *event.Event
+	// Reject, when set, refuses the record for this reason without
+	// publishing it (a line the protocol could not decode): it is
+	// dead-lettered and reported like a record over a limit.
+	Reject *RejectError
+}
+
+// IdempotencyKeyHeader is the HTTP header by which a client names its
+// request (the IETF idempotency-key draft): a client that sends the same
+// key when it resends a request has its records without a timestamp of
+// their own stored once, and one that sends two requests of the same bytes
+// under different keys has both stored.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// KeyRequest names recs, one request's records, by the client's key; an
+// empty key leaves them to be named by their bytes.
+func KeyRequest(recs []Record, key string) {
+	if key == "" {
+		return
+	}
+	for i := range recs {
+		recs[i].RequestKey = key
+	}
 }
 
 // Limits bound what one record may be. Every violation is a RejectError
@@ -109,6 +146,33 @@ func Rejectf(code, format string, args ...any) *RejectError {
 func IsReject(err error) bool {
 	var r *RejectError
 	return errors.As(err, &r)
+}
+
+// ReasonForbiddenSource is the reason label of a record, message or request
+// refused because its sender's credential may not write its source.
+const ReasonForbiddenSource = "forbidden_source"
+
+// ForbiddenError refuses a record whose source the sender's credential may
+// not write (gateway.auth.credentials[].sources). It is neither retryable
+// nor dead-lettered: resending will not help, and what a sender may not
+// write is not kept anywhere. Protocols answer it as 403 (per _bulk item,
+// or per request), in OTLP's partial success, or by not acknowledging a
+// forward chunk.
+type ForbiddenError struct {
+	// Credential is the name of the credential (never its secret).
+	Credential string
+	// Source is the source the record was for, as the subject names it.
+	Source string
+}
+
+func (e *ForbiddenError) Error() string {
+	return fmt.Sprintf("credential %q may not write source %q (its sources are set in gateway.auth.credentials)", e.Credential, e.Source)
+}
+
+// IsForbidden reports whether err is a ForbiddenError.
+func IsForbidden(err error) bool {
+	var f *ForbiddenError
+	return errors.As(err, &f)
 }
 
 // Check returns a RejectError when rec breaks a limit.

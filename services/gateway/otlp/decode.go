@@ -103,7 +103,7 @@ func decodeProtobuf(body []byte, lim ingest.Limits) (*batch, error) {
 		if err != nil {
 			return badData(fmt.Sprintf("resourceLogs[%d].resource", r), "malformed protobuf: %v", err)
 		}
-		rc := newResourceCtx(res)
+		rc := newResourceCtx(res, field(rl, 1))
 		si := 0
 		return eachField(rl, func(num protowire.Number, typ protowire.Type, sl []byte, _ uint64) error {
 			if num != 2 || typ != protowire.BytesType { // ResourceLogs.scope_logs
@@ -111,10 +111,12 @@ func decodeProtobuf(body []byte, lim ingest.Limits) (*batch, error) {
 			}
 			s := si
 			si++
-			sc, err := unmarshalScope(field(sl, 1)) // ScopeLogs.scope
+			scb := field(sl, 1) // ScopeLogs.scope
+			sc, err := unmarshalScope(scb)
 			if err != nil {
 				return badData(fmt.Sprintf("resourceLogs[%d].scopeLogs[%d].scope", r, s), "malformed protobuf: %v", err)
 			}
+			ctx := rc.context(sc, scb)
 			li := 0
 			return eachField(sl, func(num protowire.Number, typ protowire.Type, enc []byte, _ uint64) error {
 				if num != 2 || typ != protowire.BytesType { // ScopeLogs.log_records
@@ -131,7 +133,7 @@ func decodeProtobuf(body []byte, lim ingest.Limits) (*batch, error) {
 				if err != nil {
 					return badData(p.String(), "malformed protobuf: %v", err)
 				}
-				rec, err := buildRecord(lr, rc, sc, enc, p)
+				rec, err := buildRecord(lr, rc, sc, ctx, enc, p)
 				if err != nil {
 					return err
 				}
@@ -306,8 +308,9 @@ func decodeJSON(body []byte, lim ingest.Limits) (*batch, error) {
 	}
 	b := &batch{recs: make([]ingest.Record, 0, n), pos: make([]pos, 0, n)}
 	for ri, rl := range req.GetResourceLogs() {
-		rc := newResourceCtx(rl.GetResource())
+		rc := newResourceCtx(rl.GetResource(), nil)
 		for si, sl := range rl.GetScopeLogs() {
+			ctx := rc.context(sl.GetScope(), nil)
 			for li, lr := range sl.GetLogRecords() {
 				p := pos{ri, si, li}
 				var err error
@@ -317,7 +320,7 @@ func decodeJSON(body []byte, lim ingest.Limits) (*batch, error) {
 				if lr.SpanId, err = hexFromJSON(lr.SpanId, spanIDSize); err != nil {
 					return nil, badData(p.String()+".spanId", "%v", err)
 				}
-				rec, err := buildRecord(lr, rc, sl.GetScope(), nil, p)
+				rec, err := buildRecord(lr, rc, sl.GetScope(), ctx, nil, p)
 				if err != nil {
 					return nil, err
 				}
@@ -438,14 +441,41 @@ func jsonKey(q []byte) string {
 type resourceCtx struct {
 	attrs  map[string]any
 	source string
+	key    []byte // the resource's encoding, for the records' ids
 }
 
-func newResourceCtx(res *resourcepb.Resource) *resourceCtx {
-	rc := &resourceCtx{attrs: attributes(res.GetAttributes()), source: defaultSource}
+// newResourceCtx reads a resource; received is its encoding as it came
+// (nil for JSON).
+func newResourceCtx(res *resourcepb.Resource, received []byte) *resourceCtx {
+	rc := &resourceCtx{attrs: attributes(res.GetAttributes()), source: defaultSource, key: encodingOf(res, received)}
 	if s, ok := rc.attrs[event.ServiceName].(string); ok && s != "" {
 		rc.source = s
 	}
 	return rc
+}
+
+// context is the part of the ids of a scope's records that their own
+// bytes do not carry: the resource and the scope, so two hosts (or two
+// scopes) logging the same record at the same time make two events.
+// Records of an empty resource and scope have none, as before resources
+// counted. received is the scope's encoding as it came (nil for JSON).
+func (rc *resourceCtx) context(scope *commonpb.InstrumentationScope, received []byte) string {
+	sk := encodingOf(scope, received)
+	if len(rc.key) == 0 && len(sk) == 0 {
+		return ""
+	}
+	return string(protowire.AppendBytes(protowire.AppendBytes(nil, rc.key), sk))
+}
+
+// encodingOf returns m's deterministic encoding, the same whether m came as
+// protobuf or JSON; received when m cannot be encoded again (a string that
+// is not UTF-8).
+func encodingOf(m proto.Message, received []byte) []byte {
+	b, err := deterministic.Marshal(m)
+	if err != nil {
+		return received
+	}
+	return b
 }
 
 // deterministic makes Raw, the input of the event id, the same for the same
@@ -453,9 +483,10 @@ func newResourceCtx(res *resourcepb.Resource) *resourceCtx {
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
 // buildRecord maps one LogRecord onto an ingest record with its event.
-// received is the record's encoding as it came (nil for JSON): Raw when the
-// record cannot be encoded again (a string that is not UTF-8).
-func buildRecord(lr *logspb.LogRecord, rc *resourceCtx, scope *commonpb.InstrumentationScope, received []byte, p pos) (ingest.Record, error) {
+// ctx is its resource's and scope's part of its id. received is the
+// record's encoding as it came (nil for JSON): Raw when the record cannot
+// be encoded again (a string that is not UTF-8).
+func buildRecord(lr *logspb.LogRecord, rc *resourceCtx, scope *commonpb.InstrumentationScope, ctx string, received []byte, p pos) (ingest.Record, error) {
 	traceID, err := hexID(lr.GetTraceId(), traceIDSize)
 	if err != nil {
 		return ingest.Record{}, badData(p.String()+".traceId", "%v", err)
@@ -464,10 +495,7 @@ func buildRecord(lr *logspb.LogRecord, rc *resourceCtx, scope *commonpb.Instrume
 	if err != nil {
 		return ingest.Record{}, badData(p.String()+".spanId", "%v", err)
 	}
-	raw, err := deterministic.Marshal(lr)
-	if err != nil {
-		raw = received
-	}
+	raw := encodingOf(lr, received)
 	ev := &event.Event{
 		Timestamp:  unixNano(lr.GetTimeUnixNano()),
 		Body:       bodyText(lr.GetBody()),
@@ -493,7 +521,7 @@ func buildRecord(lr *logspb.LogRecord, rc *resourceCtx, scope *commonpb.Instrume
 	setNew(ev, attrScopeName, scope.GetName())
 	setNew(ev, attrScopeVersion, scope.GetVersion())
 	setNew(ev, attrEventName, lr.GetEventName())
-	return ingest.Record{Source: rc.source, Time: ev.Timestamp, Raw: raw, Event: ev}, nil
+	return ingest.Record{Source: rc.source, Time: ev.Timestamp, Raw: raw, Context: ctx, Event: ev}, nil
 }
 
 // setNew sets a non-empty attribute the record does not hold already.

@@ -44,19 +44,28 @@
 // are added only when the record's own attributes do not already hold them.
 // When two attributes share a key, the last one wins.
 //
-// The event id is left to the publisher: a hash of the source, the record's
-// deterministic protobuf encoding (ingest.Record.Raw) and its timestamp, so
-// a sender's retry of the same batch is de-duplicated by JetStream and
-// OpenSearch, whether it came as protobuf or as JSON.
+// The event id is left to the publisher: a hash of the source, the
+// deterministic encodings of the record's resource and scope
+// (ingest.Record.Context) and of the record itself (ingest.Record.Raw), and
+// its timestamp, so a sender's retry of the same batch is de-duplicated by
+// JetStream and OpenSearch, whether it came as protobuf or as JSON, while
+// two hosts or two scopes logging the same record at the same nanosecond
+// make two events. A record with neither time nor observed time is named
+// by its request instead (an Idempotency-Key header, else the request's
+// records); identical records of one request get "-n" ids of their own.
 //
 // # Answers
 //
 //	200  every record stored, or some refused for good: partial_success holds
 //	     rejected_log_records and an error_message naming each record
-//	     (resourceLogs[i].scopeLogs[j].logRecords[k]) and why
+//	     (resourceLogs[i].scopeLogs[j].logRecords[k]) and why: it broke a
+//	     limit, or is of a service its credential may not write (see below)
 //	400  the body cannot be decoded (truncated protobuf, invalid JSON, a
 //	     trace id that is not 16 bytes / 32 hex digits, bad gzip), or more
 //	     records than gateway.limits.max_batch_records
+//	401  no valid credential, when the gateway has credentials (answered
+//	     by the gateway before the body is read; see Refuse)
+//	403  every record is of a service the credential may not write
 //	405  not a POST
 //	413  the body, before or after gunzip, is over
 //	     gateway.limits.max_request_bytes
@@ -91,6 +100,17 @@
 // encoding is over gateway.limits.max_record_bytes is refused as too large
 // without being decoded.
 //
+// # Sources
+//
+// A record's source is its resource's service.name, and the request's
+// credential (auth.FromContext) must be allowed to write it. Records of
+// other services are not published nor dead-lettered; they are counted in
+// partial_success with the others refused for good, so the sender does not
+// retry what resending cannot fix, and the rest of the request is stored.
+// A request of such records only is answered 403 (PERMISSION_DENIED). A
+// request with any counts once in
+// jetlog_gateway_auth_failures_total{protocol="otlp",reason="forbidden_source"}.
+//
 // Every request counts once in jetlog_gateway_requests_total{protocol="otlp"}
-// with result ok, partial, retry or bad_request.
+// with result ok, partial, retry, bad_request or denied.
 package otlp

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/jetlog/jetlog/services/gateway/auth"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -63,9 +64,11 @@ const (
 // status, not on these; they are for people reading the error.
 const (
 	codeInvalidArgument   = 3
+	codePermissionDenied  = 7
 	codeResourceExhausted = 8
 	codeUnimplemented     = 12
 	codeUnavailable       = 14
+	codeUnauthenticated   = 16
 )
 
 // maxListed is how many rejected records a partial-success message names.
@@ -164,8 +167,34 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, enc, http.StatusOK, &collogspb.ExportLogsServiceResponse{})
 		return
 	}
-	res := h.sink.Publish(r.Context(), Protocol, b.recs)
+	ingest.KeyRequest(b.recs, r.Header.Get(ingest.IdempotencyKeyHeader))
+	who := auth.FromContext(r.Context())
+	res, forbidden := who.Publish(b.recs, func(recs []ingest.Record) []error { return h.sink.Publish(r.Context(), Protocol, recs) })
+	if forbidden > 0 {
+		if h.m != nil {
+			h.m.AuthFailures.WithLabelValues(Protocol, ingest.ReasonForbiddenSource).Inc()
+		}
+		h.quiet.log(h.log, slog.LevelWarn, "forbidden", "log records refused: services their credential may not write",
+			"remote", r.RemoteAddr, "credential", who.Name(), "records", len(res), "refused", forbidden)
+	}
+	if forbidden == len(res) {
+		h.count("denied")
+		h.write(w, enc, http.StatusForbidden, &statuspb.Status{Code: codePermissionDenied, Message: rejectMessage(b, res, forbidden)})
+		return
+	}
 	h.answer(w, r, enc, b, res)
+}
+
+// Refuse answers a request refused by authentication (401) or by its
+// credential's sources (403) with a google.rpc.Status in the request's
+// encoding. A 401 needs its WWW-Authenticate header set by the caller.
+func Refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
+	enc, _ := requestEncoding(r.Header.Get("Content-Type"))
+	code := int32(codePermissionDenied)
+	if status == http.StatusUnauthorized {
+		code = codeUnauthenticated
+	}
+	_ = write(w, enc, status, &statuspb.Status{Code: code, Message: err.Error()})
 }
 
 // answer turns the per-record results into the OTLP answer.
@@ -188,27 +217,31 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, enc encoding, b
 		h.write(w, enc, code, st)
 		return
 	}
-	if sum.Rejected == 0 {
+	refused := sum.Rejected + sum.Forbidden
+	if refused == 0 {
 		h.count("ok")
 		h.write(w, enc, http.StatusOK, &collogspb.ExportLogsServiceResponse{})
 		return
 	}
-	msg := rejectMessage(b, res, sum.Rejected)
+	msg := rejectMessage(b, res, refused)
 	h.count("partial")
-	h.quiet.log(h.log, slog.LevelWarn, "partial", "log records refused for good",
-		"remote", r.RemoteAddr, "user_agent", r.UserAgent(), "records", len(res), "rejected", sum.Rejected, "reason", msg)
+	if sum.Rejected > 0 {
+		h.quiet.log(h.log, slog.LevelWarn, "partial", "log records refused for good",
+			"remote", r.RemoteAddr, "user_agent", r.UserAgent(), "records", len(res), "rejected", sum.Rejected, "reason", msg)
+	}
 	h.write(w, enc, http.StatusOK, &collogspb.ExportLogsServiceResponse{
-		PartialSuccess: &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: int64(sum.Rejected), ErrorMessage: msg},
+		PartialSuccess: &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: int64(refused), ErrorMessage: msg},
 	})
 }
 
-// rejectMessage names the first rejected records and why.
+// rejectMessage names the first records refused for good (rejected, or of
+// a forbidden source) and why.
 func rejectMessage(b *batch, res []error, rejected int) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%d of %d log records rejected: ", rejected, len(res))
 	listed := 0
 	for i, err := range res {
-		if !ingest.IsReject(err) {
+		if !ingest.IsReject(err) && !ingest.IsForbidden(err) {
 			continue
 		}
 		if listed == maxListed {
@@ -285,6 +318,14 @@ func (h *handler) count(result string) {
 
 // write answers with msg in the request's encoding.
 func (h *handler) write(w http.ResponseWriter, enc encoding, status int, msg proto.Message) {
+	if err := write(w, enc, status, msg); err != nil { // not reached: the messages are built here, with valid strings
+		h.log.Error("cannot encode an OTLP answer", "err", err)
+	}
+}
+
+// write answers with msg in enc, or with an empty 500 when msg cannot be
+// encoded.
+func write(w http.ResponseWriter, enc encoding, status int, msg proto.Message) error {
 	var data []byte
 	var err error
 	ct := ContentTypeProtobuf
@@ -294,8 +335,7 @@ func (h *handler) write(w http.ResponseWriter, enc encoding, status int, msg pro
 	} else {
 		data, err = proto.Marshal(msg)
 	}
-	if err != nil { // not reached: the messages are built here, with valid strings
-		h.log.Error("cannot encode an OTLP answer", "err", err)
+	if err != nil {
 		status = http.StatusInternalServerError
 		data = nil
 	}
@@ -303,6 +343,7 @@ func (h *handler) write(w http.ResponseWriter, enc encoding, status int, msg pro
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
+	return err
 }
 
 // readBody reads the request body, gunzipping it when Content-Encoding says

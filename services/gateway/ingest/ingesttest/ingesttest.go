@@ -41,3 +41,28 @@ func Start(t testing.TB, log *slog.Logger, mut func(*ingest.PublisherConfig)) *E
 	m := ingest.NewMetrics(reg)
 	return &Env{NATS: n, Publisher: ingest.NewPublisher(js, cfg, m, log), Metrics: m, Registry: reg}
 }
+
+// Records returns jetlog_gateway_records_total{protocol, outcome}: 0 when
+// the series was never counted.
+func (e *Env) Records(t testing.TB, protocol, outcome string) float64 {
+	t.Helper()
+	mfs, err := e.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "jetlog_gateway_records_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["protocol"] == protocol && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
