@@ -160,8 +160,11 @@ func (e *Enricher) Handle(_ context.Context, ev *event.Event) ([]*event.Event, e
 	if p == nil {
 		return []*event.Event{ev}, nil
 	}
-	err := p.Process(ev)
+	kept, err := p.Run(ev)
 	switch {
+	case err == nil && kept > 0:
+		e.m.events.WithLabelValues(p.Name, "failed_kept").Inc()
+		return []*event.Event{ev}, nil
 	case err == nil:
 		e.m.events.WithLabelValues(p.Name, "processed").Inc()
 		return []*event.Event{ev}, nil
@@ -184,7 +187,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_enricher_pipeline_events_total",
-			Help: "Events through each pipeline, by outcome: processed, dropped (drop or sample stage), failed (a stage failed; dead-lettered).",
+			Help: "Events through each pipeline, by outcome: processed, dropped (drop or sample stage), failed_kept (a stage failed; the event went on tagged, on_error: keep), failed (a stage failed; dead-lettered, on_error: dlq).",
 		}, []string{"pipeline", "outcome"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_enricher_pipeline_reloads_total",
