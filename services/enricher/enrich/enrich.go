@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetlog/jetlog/libs/config"
+	"github.com/jetlog/jetlog/libs/dirwatch"
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
@@ -73,15 +74,12 @@ var Spec = worker.Spec[Config]{
 			return nil, err
 		}
 		if cfg.PipelinesDir != "" && cfg.Watch {
-			wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				if err := h.Watch(wctx); err != nil {
-					env.Logger.Error("pipeline watch stopped", "err", err)
-				}
-			}()
-			env.OnStop(func(context.Context) error { cancel(); <-done; return nil })
+			stop, err := h.Watch(context.WithoutCancel(ctx))
+			if err != nil {
+				env.Logger.Error("cannot watch the pipelines: they will not be reloaded when they change (restart to load a change)", "dir", cfg.PipelinesDir, "err", err)
+			} else {
+				env.OnStop(func(context.Context) error { stop(); return nil })
+			}
 		}
 		return env.Events(h, Output(*cfg)), nil
 	},
@@ -141,14 +139,39 @@ func (e *Enricher) swap(set *pipeline.Set) {
 	e.log.Info("pipelines loaded", "dir", e.cfg.PipelinesDir, "pipelines", names)
 }
 
-// Watch reloads the pipelines when their files change, keeping the last
-// good set when a change does not compile. It returns when ctx ends.
-func (e *Enricher) Watch(ctx context.Context) error {
-	return pipeline.Watch(ctx, e.cfg.PipelinesDir, e.opts, e.log, e.swap, func(err error) {
+// pipelineFiles are the files of a pipelines directory (as LoadDir reads
+// them).
+var pipelineFiles = []string{"*.yaml", "*.yml"}
+
+// Watch reloads the pipelines when the files of the pipelines directory
+// change, keeping the last good set when a change does not compile. The
+// watch is in place when Watch returns; stop ends it, waiting for a reload
+// in progress.
+func (e *Enricher) Watch(ctx context.Context) (stop func(), err error) {
+	w, err := dirwatch.New(e.cfg.PipelinesDir, dirwatch.Options{Patterns: pipelineFiles, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(ctx, e.reload)
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// reload loads the pipelines directory again and swaps the running set,
+// unless the new one does not compile.
+func (e *Enricher) reload() {
+	set, err := pipeline.LoadDir(e.cfg.PipelinesDir, e.opts)
+	if err != nil {
 		e.m.reloadOK.Set(0)
 		e.m.reloads.WithLabelValues("failure").Inc()
 		e.log.Error("pipeline reload refused; the running pipelines stay", "err", err)
-	})
+		return
+	}
+	e.swap(set)
 }
 
 // Pipelines returns the running set.

@@ -44,14 +44,15 @@ func TestStageFailuresAreCountedByWhatBecameOfTheEvent(t *testing.T) {
 		t.Fatalf("dlq: %v, want a permanent error", err)
 	}
 	for _, c := range []struct{ pipeline, outcome string }{{"kept", "failed_kept"}, {"dlq", "failed"}} {
-		if n := counter(t, reg, "jetlog_enricher_pipeline_events_total", map[string]string{"pipeline": c.pipeline, "outcome": c.outcome}); n != 1 {
+		if n := metricValue(t, reg, "jetlog_enricher_pipeline_events_total", map[string]string{"pipeline": c.pipeline, "outcome": c.outcome}); n != 1 {
 			t.Errorf("pipeline %s, outcome %s: %v events, want 1", c.pipeline, c.outcome, n)
 		}
 	}
 }
 
-// counter reads the value of the counter name with exactly these labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+// metricValue reads the counter or gauge name with exactly these labels,
+// 0 when there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -67,6 +68,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 				got[l.GetName()] = l.GetValue()
 			}
 			if maps.Equal(got, labels) {
+				if m.GetGauge() != nil {
+					return m.GetGauge().GetValue()
+				}
 				return m.GetCounter().GetValue()
 			}
 		}
