@@ -1,14 +1,24 @@
 // Package dirwatch calls back when the files of a directory change: the
-// pipelines of the enricher, the rules of the alerter. Changes come in
-// bursts (an editor writes a temporary file and renames it, kubelet swaps
-// a ConfigMap's ..data symlink), so the callback runs once the directory
-// has been quiet for a moment.
+// pipelines of the enricher, the rules of the alerter.
+//
+// What counts is the content of the selected files, read through symlinks,
+// not the names in the events: a Kubernetes ConfigMap volume changes by
+// swapping its ..data symlink, and no event names a file it changed.
+// Changes come in bursts (an editor writes a temporary file and renames
+// it, kubelet writes a directory and switches a link), so the callback
+// runs once the directory has been quiet for a moment, and only when the
+// files read differently from the last time.
 package dirwatch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -28,6 +38,11 @@ type Options struct {
 	// Quiet is how long the directory must be still before the callback
 	// runs (default DefaultQuiet).
 	Quiet time.Duration
+	// Since is the Snapshot of the directory the caller last loaded. When
+	// the directory already differs from it as New starts watching (it
+	// changed between the load and New), Run calls back at once. Empty:
+	// the directory as New finds it.
+	Since string
 	// Logger logs what the watch cannot act on (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -37,12 +52,15 @@ type Watcher struct {
 	dir       string
 	o         Options
 	fw        *fsnotify.Watcher
+	last      string // the snapshot of the last callback (or Since)
+	pending   bool   // the directory differs from last already
 	closeOnce sync.Once
 }
 
 // New starts watching dir. It returns once the watch is in place, so a
-// change made after New returns is never missed: a caller that loads the
-// directory after New sees every later change through Run.
+// change made after New returns is never missed; take a Snapshot before
+// loading the directory and pass it as Options.Since, and a change made
+// between that load and New is not missed either.
 func New(dir string, o Options) (*Watcher, error) {
 	if o.Quiet <= 0 {
 		o.Quiet = DefaultQuiet
@@ -58,16 +76,26 @@ func New(dir string, o Options) (*Watcher, error) {
 		_ = fw.Close()
 		return nil, err
 	}
-	return &Watcher{dir: dir, o: o, fw: fw}, nil
+	w := &Watcher{dir: filepath.Clean(dir), o: o, fw: fw, last: o.Since}
+	if now := Snapshot(dir, o.Patterns); w.last == "" {
+		w.last = now
+	} else {
+		w.pending = now != w.last
+	}
+	return w, nil
 }
 
-// Run calls onChange, from Run's goroutine, once the directory has been
-// quiet for Options.Quiet after a change to a file the patterns select.
-// It returns when ctx ends, and closes the watcher.
+// Run calls onChange, from Run's goroutine, each time the selected files
+// read differently than at the previous call (or than Options.Since, or
+// than when New started), once the directory has been quiet for
+// Options.Quiet. It returns nil when ctx ends or the watcher is closed, an
+// error when the directory itself goes away; it closes the watcher.
 func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 	defer w.Close()
 	timer := time.NewTimer(w.o.Quiet)
-	timer.Stop()
+	if !w.pending {
+		timer.Stop()
+	}
 	defer timer.Stop()
 	for {
 		select {
@@ -77,32 +105,26 @@ func (w *Watcher) Run(ctx context.Context, onChange func()) error {
 			if !ok {
 				return nil
 			}
-			if !w.selected(ev.Name) {
-				continue
+			if filepath.Clean(ev.Name) == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				return fmt.Errorf("dirwatch: %s was removed or renamed; changes to it are no longer seen", w.dir)
 			}
+			// Any entry may matter: a symlink such as ..data decides what
+			// the selected files read.
 			timer.Reset(w.o.Quiet)
 		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return nil
 			}
+			// Events may have been lost (a queue overflow): look again.
 			w.o.Logger.Warn("directory watch", "dir", w.dir, "err", err)
+			timer.Reset(w.o.Quiet)
 		case <-timer.C:
-			onChange()
+			if now := Snapshot(w.dir, w.o.Patterns); now != w.last {
+				w.last = now
+				onChange()
+			}
 		}
 	}
-}
-
-func (w *Watcher) selected(name string) bool {
-	if len(w.o.Patterns) == 0 {
-		return true
-	}
-	base := filepath.Base(name)
-	for _, p := range w.o.Patterns {
-		if ok, _ := filepath.Match(p, base); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // Close stops watching; Run returns. It is safe to call more than once,
@@ -114,4 +136,49 @@ func (w *Watcher) Close() error {
 		return nil
 	}
 	return err
+}
+
+// Snapshot fingerprints the files of dir that patterns select (all files
+// when none): their names and their contents, read through symlinks. Two
+// snapshots are equal when reading the directory would give the same
+// bytes; a file that cannot be read counts with its error.
+func Snapshot(dir string, patterns []string) string {
+	h := sha256.New()
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		fmt.Fprintf(h, "error %v", err)
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	var n [8]byte
+	for _, en := range entries {
+		if !selected(en.Name(), patterns) {
+			continue
+		}
+		path := filepath.Join(dir, en.Name())
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			data = []byte("error " + err.Error())
+		}
+		for _, part := range [][]byte{[]byte(en.Name()), data} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+			h.Write(n[:])
+			h.Write(part)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func selected(name string, patterns []string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := filepath.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -103,6 +103,9 @@ type Enricher struct {
 	m    *metrics
 	log  *slog.Logger
 	opts pipeline.Options
+	// loaded is the snapshot of the pipelines directory taken just before
+	// New loaded it, so Watch sees a change made between the two.
+	loaded string
 }
 
 var _ worker.Handler = (*Enricher)(nil)
@@ -120,6 +123,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Enricher, er
 	set := &pipeline.Set{}
 	if cfg.PipelinesDir != "" {
 		var err error
+		e.loaded = dirwatch.Snapshot(cfg.PipelinesDir, pipelineFiles)
 		if set, err = pipeline.LoadDir(cfg.PipelinesDir, e.opts); err != nil {
 			return nil, fmt.Errorf("%w\n(fix the pipelines in %s)", err, cfg.PipelinesDir)
 		}
@@ -144,11 +148,13 @@ func (e *Enricher) swap(set *pipeline.Set) {
 var pipelineFiles = []string{"*.yaml", "*.yml"}
 
 // Watch reloads the pipelines when the files of the pipelines directory
-// change, keeping the last good set when a change does not compile. The
-// watch is in place when Watch returns; stop ends it, waiting for a reload
-// in progress.
+// read differently, however they changed (written, renamed over, deleted,
+// or a Kubernetes ConfigMap's ..data symlink swapped), keeping the last
+// good set when a change does not compile. The watch is in place when
+// Watch returns, and a change since New loaded the directory is taken at
+// once; stop ends the watch, waiting for a reload in progress.
 func (e *Enricher) Watch(ctx context.Context) (stop func(), err error) {
-	w, err := dirwatch.New(e.cfg.PipelinesDir, dirwatch.Options{Patterns: pipelineFiles, Logger: e.log})
+	w, err := dirwatch.New(e.cfg.PipelinesDir, dirwatch.Options{Patterns: pipelineFiles, Since: e.loaded, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +162,9 @@ func (e *Enricher) Watch(ctx context.Context) (stop func(), err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = w.Run(ctx, e.reload)
+		if err := w.Run(ctx, e.reload); err != nil {
+			e.log.Error("pipeline watch stopped: changes to the pipelines are no longer loaded (restart to watch again)", "err", err)
+		}
 	}()
 	return func() { cancel(); <-done }, nil
 }

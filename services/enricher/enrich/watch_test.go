@@ -21,8 +21,9 @@ func pipelineFile(source, version string) string {
 	return fmt.Sprintf("name: %s\nmatch: {sources: [%s]}\nstages: [{set: {field: dataset, value: %s}}]\n", source, source, version)
 }
 
-// watching starts an enricher over dir and its watch, until the test ends.
-func watching(t *testing.T, dir string) (*enrich.Enricher, *prometheus.Registry) {
+// watching starts an enricher over dir, runs between (if given) once it
+// has loaded the pipelines, and starts its watch, until the test ends.
+func watching(t *testing.T, dir string, between ...func()) (*enrich.Enricher, *prometheus.Registry) {
 	t.Helper()
 	cfg := enrich.Defaults()
 	cfg.PipelinesDir = dir
@@ -30,6 +31,9 @@ func watching(t *testing.T, dir string) (*enrich.Enricher, *prometheus.Registry)
 	e, err := enrich.New(cfg, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range between {
+		f()
 	}
 	stop, err := e.Watch(context.Background())
 	if err != nil {
@@ -71,8 +75,9 @@ func write(t *testing.T, path, body string) {
 
 // TestReloadOnEveryWayAFileChanges: the enricher takes a change to its
 // pipelines however the file was changed: written in place, replaced by
-// rename (as editors and config tools save) or deleted; and it keeps the
-// running pipelines when a change does not compile.
+// rename (as editors and config tools save), deleted, swapped by kubelet
+// in a ConfigMap volume, or changed while the enricher was starting; and it
+// keeps the running pipelines when a change does not compile.
 func TestReloadOnEveryWayAFileChanges(t *testing.T) {
 	t.Run("in place", func(t *testing.T) {
 		dir := t.TempDir()
@@ -104,6 +109,24 @@ func TestReloadOnEveryWayAFileChanges(t *testing.T) {
 			t.Errorf("web: dataset %s, want v1", got)
 		}
 	})
+	t.Run("kubernetes configmap", func(t *testing.T) {
+		dir := t.TempDir()
+		cm := configMap{t: t, dir: dir}
+		cm.update(map[string]string{"web.yaml": pipelineFile("web", "v1")})
+		e, _ := watching(t, dir)
+		cm.update(map[string]string{"web.yaml": pipelineFile("web", "v2")})
+		waitDataset(t, e, "web", "v2")
+		cm.update(map[string]string{"web.yaml": pipelineFile("web", "v2"), "api.yaml": pipelineFile("api", "v1")})
+		waitDataset(t, e, "api", "v1")
+		cm.update(map[string]string{"api.yaml": pipelineFile("api", "v1")})
+		waitDataset(t, e, "web", "none")
+	})
+	t.Run("between the load and the watch", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "web.yaml"), pipelineFile("web", "v1"))
+		e, _ := watching(t, dir, func() { write(t, filepath.Join(dir, "web.yaml"), pipelineFile("web", "v2")) })
+		waitDataset(t, e, "web", "v2")
+	})
 	t.Run("invalid keeps the last good set", func(t *testing.T) {
 		dir := t.TempDir()
 		write(t, filepath.Join(dir, "web.yaml"), pipelineFile("web", "v1"))
@@ -122,4 +145,61 @@ func TestReloadOnEveryWayAFileChanges(t *testing.T) {
 		write(t, filepath.Join(dir, "web.yaml"), pipelineFile("web", "v2"))
 		waitDataset(t, e, "web", "v2")
 	})
+}
+
+// configMap lays a directory out as kubelet does for a ConfigMap volume
+// (its AtomicWriter): the files live in a timestamped directory, ..data is
+// a symlink to it, and each file name is a symlink to ..data/<name>. An
+// update writes a new timestamped directory, points ..data_tmp at it and
+// renames that over ..data (one atomic switch), then removes the old
+// directory and the links of files that went away.
+type configMap struct {
+	t   *testing.T
+	dir string
+	gen int
+	cur string // the timestamped directory ..data points at
+}
+
+func (c *configMap) update(files map[string]string) {
+	t := c.t
+	t.Helper()
+	c.gen++
+	ts := fmt.Sprintf("..2026_11_30_13_08_%02d.%09d", c.gen, c.gen)
+	if err := os.Mkdir(filepath.Join(c.dir, ts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		write(t, filepath.Join(c.dir, ts, name), body)
+	}
+	if err := os.Symlink(ts, filepath.Join(c.dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(c.dir, "..data_tmp"), filepath.Join(c.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		link := filepath.Join(c.dir, name)
+		if _, err := os.Lstat(link); os.IsNotExist(err) {
+			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if _, kept := files[en.Name()]; !kept && en.Type()&os.ModeSymlink != 0 && en.Name() != "..data" {
+			if err := os.Remove(filepath.Join(c.dir, en.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if c.cur != "" {
+		if err := os.RemoveAll(filepath.Join(c.dir, c.cur)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.cur = ts
 }
