@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +27,12 @@ import (
 )
 
 // TestMalformedCorpusAndRedrive sends good and bad input through the whole
-// pipeline: every bad one lands in the DLQ of the stage that refused it,
-// with its reason, and every good one is indexed. Then a pipeline is fixed
-// and `jetlog dlq redrive` brings the refused syslog line in, once.
+// pipeline: a line a pipeline cannot parse is indexed as it came, tagged
+// with the failure; every other bad one lands in the DLQ of the stage that
+// refused it, with its reason; every good one is indexed. The syslog
+// pipeline is set to dead-letter its failures (on_error: dlq, a
+// per-pipeline choice); then it is fixed and `jetlog dlq redrive` brings
+// the refused syslog line in, once, as the event it was.
 func TestMalformedCorpusAndRedrive(t *testing.T) {
 	cl := testkit.OpenSearch(t)
 	pipelines := t.TempDir()
@@ -36,6 +41,9 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if f == "syslog.yaml" {
+			b = []byte(strings.Replace(string(b), "name: syslog\n", "name: syslog\non_error: dlq\n", 1))
+		}
 		if err := os.WriteFile(filepath.Join(pipelines, f), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +51,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	cfg := app.NewConfig()
 	cfg.NATS.Server.Listen = "127.0.0.1:0"
 	cfg.NATS.Server.StoreDir = t.TempDir()
-	cfg.Admin.Enabled = false
+	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Enabled = false
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
@@ -77,9 +85,10 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	for i := range 10 {
 		lines = append(lines, fmt.Sprintf(`203.0.113.%d - - [24/Nov/2026:10:00:%02d +0000] "GET /p/%d HTTP/1.1" 200 %d "-" "curl/8.5"`, i, i, i, 100+i))
 	}
-	lines = append(lines, "nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address in use)") // bad: not an access line
+	unparsed := "nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address in use)"
+	lines = append(lines, unparsed) // not an access line: indexed as it came, tagged
 	post("/v1/ingest/nginx.edge", "text/plain", strings.Join(lines, "\n"))
-	good += 10
+	good += 11
 	post("/v1/ingest/syslog.paris", "text/plain", "<165>1 2026-11-24T10:00:00Z web-1 billing - - - invoice sent\n"+
 		"<34>Nov 24 10:00:01 web-2 su: auth failure\n"+
 		"this line has no syslog header") // bad: no PRI
@@ -108,7 +117,6 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 
 	js, _ := jetstream.New(nc)
 	want := map[string]string{ // stage → a part of the reason
-		"enricher/nginx":  "no grok pattern matched",
 		"enricher/syslog": "syslog",
 		"enricher/json":   "malformed JSON",
 		"indexer":         "mapper_parsing_exception",
@@ -140,18 +148,32 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 		n := docs(cl, prefix)
 		return n == good, fmt.Sprintf("%d documents, want %d", n, good)
 	})
+	// What a user does to find the lines nginx's pipeline could not parse.
+	hits := search(t, cl, prefix, `{"query":{"term":{"tags":"_grokparsefailure"}}}`)
+	if len(hits) != 1 || hits[0]["body"] != unparsed || fmt.Sprint(hits[0]["error"]) != "map[message:no grok pattern matched body stage:nginx/access line]" {
+		t.Errorf("documents tagged _grokparsefailure: %v, want the one unparsed line with its error", hits)
+	}
 
 	// jetlog dlq ls shows them; fix the syslog pipeline; redrive.
 	var out, errOut bytes.Buffer
 	if code := dispatch([]string{"dlq", "ls", "-nats", a.NATSURL(), "-stage", "enricher", "-reason", "syslog"}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "logs.raw.syslog.paris") {
 		t.Fatalf("dlq ls: %d\n%s%s", code, out.String(), errOut.String())
 	}
-	fixed := strings.Replace(readFile(t, filepath.Join(pipelines, "syslog.yaml")), "name: syslog\n", "name: syslog\non_error: keep\n", 1)
+	var redriven string // the event id of the refused syslog line
+	for _, r := range records {
+		if r.Stage == "enricher" && strings.Contains(r.Reason, "syslog") {
+			redriven = r.MsgID
+		}
+	}
+	fixed := strings.Replace(readFile(t, filepath.Join(pipelines, "syslog.yaml")), "on_error: dlq\n", "on_error: keep\n", 1)
 	if err := os.WriteFile(filepath.Join(pipelines, "syslog.yaml"), []byte(fixed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // the enricher reloads after the directory is quiet for 250 ms
-	for range 2 {           // a second redrive finds nothing left to do
+	testkit.Poll(t, time.Minute, func() (bool, string) { // the enricher reloads once the directory is quiet
+		n := metric(t, a.AdminAddr(), `jetlog_enricher_pipeline_reloads_total{result="success"}`)
+		return n >= 2, fmt.Sprintf("%v successful pipeline loads, want the start and the fix", n)
+	})
+	for range 2 { // a second redrive finds nothing left to do
 		out.Reset()
 		if code := dispatch([]string{"dlq", "redrive", "-nats", a.NATSURL(), "-stage", "enricher", "-reason", "syslog"}, nil, &out, &errOut); code != 0 {
 			t.Fatalf("dlq redrive: %d\n%s%s", code, out.String(), errOut.String())
@@ -162,9 +184,13 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 		n := docs(cl, prefix)
 		return n == good, fmt.Sprintf("%d documents, want %d", n, good)
 	})
-	time.Sleep(2 * time.Second) // anything redriven twice would show up now
+	waitDrained(t, js) // anything redriven twice would be indexed by now
 	if n := docs(cl, prefix); n != good {
 		t.Errorf("%d documents after two redrives, want %d", n, good)
+	}
+	hits = search(t, cl, prefix, fmt.Sprintf(`{"query":{"ids":{"values":[%q]}}}`, redriven))
+	if len(hits) != 1 || hits[0]["body"] != "this line has no syslog header" || hits[0]["source"] != "syslog.paris" || fmt.Sprint(hits[0]["tags"]) != "[_parsefailure _syslogparsefailure]" {
+		t.Errorf("redriven event %s: %v, want the line as the event it was, tagged", redriven, hits)
 	}
 	left := 0
 	for _, r := range deadLetters(t, js) {
@@ -232,4 +258,65 @@ func reasons(rs []*dlq.Record) []string {
 		out = append(out, r.Stage+": "+s)
 	}
 	return out
+}
+
+// search returns the _source of the documents of prefix's indices that
+// match query.
+func search(t *testing.T, cl *opensearchapi.Client, prefix, query string) []map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	_, _ = cl.Indices.Refresh(ctx, &opensearchapi.IndicesRefreshReq{Index: []string{prefix + "-*"}})
+	resp, err := cl.Search(ctx, &opensearchapi.SearchReq{Indices: []string{prefix + "-*"}, Body: strings.NewReader(query)})
+	if err != nil {
+		t.Fatalf("search %s: %v", query, err)
+	}
+	var out []map[string]any
+	for _, h := range resp.Hits.Hits {
+		var doc map[string]any
+		if err := json.Unmarshal(h.Source, &doc); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, doc)
+	}
+	return out
+}
+
+// metric reads one sample of the admin endpoint's /metrics, 0 when absent.
+func metric(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// waitDrained waits until the enricher and the indexer have acknowledged
+// everything in their streams.
+func waitDrained(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	testkit.Poll(t, time.Minute, func() (bool, string) {
+		for _, c := range []struct{ stream, durable string }{{topology.RawStream, "enricher"}, {topology.EnrichedStream, "indexer"}} {
+			cons, err := js.Consumer(context.Background(), c.stream, c.durable)
+			if err != nil {
+				return false, err.Error()
+			}
+			info, err := cons.Info(context.Background())
+			if err != nil {
+				return false, err.Error()
+			}
+			if info.NumPending != 0 || info.NumAckPending != 0 {
+				return false, fmt.Sprintf("%s: %d pending, %d unacknowledged", c.durable, info.NumPending, info.NumAckPending)
+			}
+		}
+		return true, ""
+	})
 }

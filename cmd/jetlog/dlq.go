@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/jetlog/jetlog/libs/dlq"
+	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/topology"
 )
 
@@ -31,7 +32,9 @@ func dlqCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
   show SEQ  print one dead letter: its headers and original bytes
   redrive   publish matching dead letters back to the subject they failed on,
             once the cause is fixed; each is removed from the DLQ once the
-            stream stored it again (-keep to leave it), idempotently`)
+            stream stored it again (-keep to leave it), idempotently;
+            -legacy-events also marks as jetlog events the gateway's events
+            dead-lettered by a release before the Jetlog-Format header`)
 	}
 	if len(args) == 0 {
 		usage()
@@ -50,6 +53,8 @@ func dlqCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "ls/show: JSON output")
 	dry := fs.Bool("dry-run", false, "redrive: list what would be redriven")
 	keep := fs.Bool("keep", false, "redrive: keep the dead letters after redriving")
+	legacy := fs.Bool("legacy-events", false, "redrive: mark as jetlog events (header "+event.FormatHeader+": "+event.FormatEventV1+") the dead letters of "+
+		topology.RawStream+" that a release before that header wrote: no such header, and a body that is an event whose id is the message's original Nats-Msg-Id")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -81,7 +86,7 @@ func dlqCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 		return dlqShow(ctx, js, seq, *asJSON, stdout, stderr)
 	case "redrive":
-		return dlqRedrive(ctx, js, f, *dry, *keep, stdout, stderr)
+		return dlqRedrive(ctx, js, f, redriveOptions{dry: *dry, keep: *keep, legacyEvents: *legacy}, stdout, stderr)
 	}
 	usage()
 	return 2
@@ -234,15 +239,41 @@ func dlqShow(ctx context.Context, js jetstream.JetStream, seq uint64, asJSON boo
 // the event id keeps the stage's own output idempotent.
 func redriveMsgID(seq uint64) string { return fmt.Sprintf("redrive:%d", seq) }
 
-func dlqRedrive(ctx context.Context, js jetstream.JetStream, f filter, dry, keep bool, stdout, stderr io.Writer) int {
+// redriveOptions are the flags of jetlog dlq redrive.
+type redriveOptions struct {
+	dry, keep bool
+	// legacyEvents marks the events dead-lettered before the format header.
+	legacyEvents bool
+}
+
+// legacyEvent reports whether a dead letter is an event the gateway
+// published before messages carried event.FormatHeader: it came from the
+// raw stream without that header, and its body is an event whose id is the
+// message's original Nats-Msg-Id, as the gateway always published them. A
+// shipper's JSON line carries a Nats-Msg-Id equal to an "id" of its own
+// only if its publisher chose so on purpose, which is why this is a flag
+// of the operator's and not the enricher's guess.
+func legacyEvent(r *dlq.Record) bool {
+	if r.Stream != topology.RawStream || r.MsgID == "" || r.Header.Get(event.FormatHeader) != "" {
+		return false
+	}
+	ev, err := event.Unmarshal(r.Data)
+	return err == nil && ev.ID == r.MsgID && !ev.Timestamp.IsZero()
+}
+
+func dlqRedrive(ctx context.Context, js jetstream.JetStream, f filter, o redriveOptions, stdout, stderr io.Writer) int {
 	var todo []entry
 	if err := scan(ctx, js, f, func(e entry) bool { todo = append(todo, e); return true }); err != nil {
 		fmt.Fprintf(stderr, "jetlog dlq redrive: %v\n", err)
 		return 1
 	}
-	if dry {
+	if o.dry {
 		for _, e := range todo {
-			fmt.Fprintf(stdout, "would redrive %d (%s, %s) to %s\n", e.Seq, e.Stage, e.Kind, e.Subject)
+			as := ""
+			if o.legacyEvents && legacyEvent(e.Record) {
+				as = ", marked as a jetlog event"
+			}
+			fmt.Fprintf(stdout, "would redrive %d (%s, %s) to %s%s\n", e.Seq, e.Stage, e.Kind, e.Subject, as)
 		}
 		fmt.Fprintf(stderr, "%d dead letter(s) match\n", len(todo))
 		return 0
@@ -265,6 +296,9 @@ func dlqRedrive(ctx context.Context, js jetstream.JetStream, f filter, dry, keep
 		for k, v := range e.Header {
 			m.Header[k] = v
 		}
+		if o.legacyEvents && legacyEvent(e.Record) {
+			m.Header.Set(event.FormatHeader, event.FormatEventV1)
+		}
 		m.Header.Set(nats.MsgIdHdr, redriveMsgID(e.Seq))
 		m.Header.Set("Jetlog-Redriven-From", strconv.FormatUint(e.Seq, 10))
 		if _, err := js.PublishMsg(ctx, m); err != nil {
@@ -272,7 +306,7 @@ func dlqRedrive(ctx context.Context, js jetstream.JetStream, f filter, dry, keep
 			failed++
 			continue
 		}
-		if !keep {
+		if !o.keep {
 			if err := s.DeleteMsg(ctx, e.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 				fmt.Fprintf(stderr, "redriven %d but not removed from the DLQ: %v\n", e.Seq, err)
 			}

@@ -62,6 +62,31 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	}
 	b = appendField(b, "source", e.Source)
 	b = appendField(b, "dataset", e.Dataset)
+	if len(e.Tags) > 0 {
+		b = append(b, `,"tags":[`...)
+		for i, t := range e.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, t)
+		}
+		b = append(b, ']')
+	}
+	if e.Error != nil {
+		b = append(b, `,"error":{`...)
+		if e.Error.Stage != "" {
+			b = append(b, `"stage":`...)
+			b = appendString(b, e.Error.Stage)
+		}
+		if e.Error.Message != "" {
+			if e.Error.Stage != "" {
+				b = append(b, ',')
+			}
+			b = append(b, `"message":`...)
+			b = appendString(b, e.Error.Message)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}'), nil
 }
 

@@ -27,6 +27,9 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		"full":                 {ID: "a\"b", Timestamp: ts, ObservedTimestamp: ts.Add(time.Nanosecond), Body: "line\n\ttab \x01 é \xff\u2028 <&>", Severity: Severity{"WARN", 13}, TraceID: "t", SpanID: "s", Source: "web.a", Dataset: "web", Resource: map[string]any{"service.name": "web", "host.name": "h"}},
 		"values":               {ID: "v", Attributes: map[string]any{"i": int64(-3), "n": 7, "f": 0.5, "big": 1e21, "tiny": 1e-7, "neg": -2.5e-9, "whole": 3.0, "b": true, "nil": nil, "s": []any{"a", int64(1), map[string]any{"z": 1.25, "a": []any{}}}, "num": json.Number("12.50"), "when": ts}},
 		"severity number only": {ID: "s", Severity: Severity{Number: 9}},
+		"kept after a failure": {ID: "k", Tags: []string{"_parsefailure", "_grok\"parsefailure"}, Error: &Failure{Stage: "web/access line", Message: "no grok pattern matched body\n"}},
+		"failure message only": {ID: "m", Error: &Failure{Message: "m"}},
+		"empty failure":        {ID: "f", Error: &Failure{}, Tags: []string{}},
 	}
 	for name, e := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -56,7 +59,8 @@ func FuzzMarshal(f *testing.F) {
 		if math.IsNaN(fl) || math.IsInf(fl, 0) {
 			return
 		}
-		e := &Event{ID: id, Body: body, Attributes: map[string]any{k: v, k + "f": fl, k + "n": n, "m": map[string]any{v: []any{k, fl}}}}
+		e := &Event{ID: id, Body: body, Attributes: map[string]any{k: v, k + "f": fl, k + "n": n, "m": map[string]any{v: []any{k, fl}}},
+			Tags: []string{k, v}, Error: &Failure{Stage: k, Message: v}}
 		got, err := e.Marshal()
 		if err != nil {
 			t.Fatal(err)

@@ -15,7 +15,9 @@
 //	  "traceId": "…", "spanId": "…",
 //	  "resource": {"service.name": "web", "host.name": "web-1"},
 //	  "attributes": {"http.status": 200},
-//	  "source": "web"                       // the shipper's tag or subject suffix
+//	  "source": "web",                      // the shipper's tag or subject suffix
+//	  "tags": ["_parsefailure", "_grokparsefailure"],                   // only when a pipeline
+//	  "error": {"stage": "web/access line", "message": "no grok …"}    // kept it after a failure
 //	}
 //
 // Resource keys use OpenTelemetry semantic-convention names ("service.name",
@@ -30,6 +32,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -78,6 +81,29 @@ type Event struct {
 	// Subject, when set by a route stage, replaces the source as the last
 	// token of the enriched subject. It is not part of the document.
 	Subject string `json:"-"`
+	// Tags label the event for filtering. A pipeline that keeps an event
+	// after one of its stages failed tags it (_parsefailure,
+	// _grokparsefailure, …), so the failures are one search away.
+	Tags []string `json:"tags,omitempty"`
+	// Error says which stage failed on the event and why, when a pipeline
+	// kept it regardless; nil otherwise. It is jetlog's, apart from the
+	// attributes, so it never collides with a field the event brought.
+	Error *Failure `json:"error,omitempty"`
+}
+
+// Failure is what went wrong with an event that was kept regardless.
+type Failure struct {
+	// Stage names where: <pipeline>/<stage>.
+	Stage string `json:"stage,omitempty"`
+	// Message says why.
+	Message string `json:"message,omitempty"`
+}
+
+// AddTag adds tag to the event's tags unless it is there already.
+func (e *Event) AddTag(tag string) {
+	if !slices.Contains(e.Tags, tag) {
+		e.Tags = append(e.Tags, tag)
+	}
 }
 
 // Service returns resource["service.name"] as a string, or "".

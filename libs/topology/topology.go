@@ -40,7 +40,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -288,9 +290,19 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Log
 	var migrate []jetstream.StreamConfig
 	for _, sc := range streams {
 		s, err := js.Stream(ctx, sc.Name)
-		if err == nil && s.CachedInfo().Config.Retention != sc.Retention && IsPipeline(sc.Name) {
-			migrate = append(migrate, sc)
-			continue
+		if err == nil {
+			old := s.CachedInfo()
+			keepMetadata(&sc, old.Config.Metadata)
+			if old.Config.Retention != sc.Retention && IsPipeline(sc.Name) {
+				if sc.Name == RawStream && old.State.LastSeq > 0 {
+					// The previous release marked no event it published;
+					// the enricher reads those below this sequence the old
+					// way (see UnmarkedEventsUntil).
+					sc.Metadata = mergeMetadata(sc.Metadata, map[string]string{metaUnmarkedUntil: strconv.FormatUint(old.State.LastSeq, 10)})
+				}
+				migrate = append(migrate, sc)
+				continue
+			}
 		}
 		if err := EnsureStream(ctx, js, sc); err != nil {
 			return err
@@ -325,6 +337,41 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Log
 		}
 	}
 	return nil
+}
+
+// metaUnmarkedUntil is the LOGS_RAW metadata key holding the last sequence
+// stored before the migration from the previous release.
+const metaUnmarkedUntil = "jetlog.unmarked_events_until_seq"
+
+// keepMetadata carries jetlog's own metadata of an existing stream over to
+// its new configuration, which would otherwise drop it.
+func keepMetadata(sc *jetstream.StreamConfig, old map[string]string) {
+	if v, ok := old[metaUnmarkedUntil]; ok {
+		sc.Metadata = mergeMetadata(sc.Metadata, map[string]string{metaUnmarkedUntil: v})
+	}
+}
+
+func mergeMetadata(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	maps.Copy(out, a)
+	maps.Copy(out, b)
+	return out
+}
+
+// UnmarkedEventsUntil returns the last LOGS_RAW sequence written before the
+// stream was migrated from the previous release, or 0. The gateway of that
+// release published its events without the event.FormatHeader header; the
+// enricher still reads those as events rather than as a shipper's records.
+func UnmarkedEventsUntil(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	s, err := js.Stream(ctx, RawStream)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := s.CachedInfo().Config.Metadata[metaUnmarkedUntil]
+	if !ok {
+		return 0, nil
+	}
+	return strconv.ParseUint(v, 10, 64)
 }
 
 // Durables returns the durable consumers created with the pipeline streams:

@@ -186,6 +186,16 @@ func TestStoreOfThePreviousReleaseIsMigrated(t *testing.T) {
 	if n := streamState(t, js, topology.RawStream).Msgs; n != 100 {
 		t.Fatalf("LOGS_RAW holds %d events after the migration, want all 100: the archiver has not copied any yet", n)
 	}
+	// The previous release's gateway did not mark its events: the enricher
+	// is told up to where to read them the old way, across later starts.
+	for i := range 2 {
+		if until, err := topology.UnmarkedEventsUntil(ctx, js); err != nil || until != 100 {
+			t.Fatalf("start %d: unmarked events until %d (%v), want 100", i+1, until, err)
+		}
+		if err := topology.Ensure(ctx, js, cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ackN(t, js, topology.RawStream, topology.ArchiverDurable, 100)
 	testkit.Poll(t, 30*time.Second, func() (bool, string) {
 		n := streamState(t, js, topology.RawStream).Msgs

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetlog/jetlog/libs/config"
+	"github.com/jetlog/jetlog/libs/dirwatch"
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
@@ -75,26 +76,38 @@ var Spec = worker.Spec[Config]{
 			return nil, err
 		}
 		if cfg.PipelinesDir != "" && cfg.Watch {
-			wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				if err := h.Watch(wctx); err != nil {
-					env.Logger.Error("pipeline watch stopped", "err", err)
-				}
-			}()
-			env.OnStop(func(context.Context) error { cancel(); <-done; return nil })
+			stop, err := h.Watch(context.WithoutCancel(ctx))
+			if err != nil {
+				env.Logger.Error("cannot watch the pipelines: they will not be reloaded when they change (restart to load a change)", "dir", cfg.PipelinesDir, "err", err)
+			} else {
+				env.OnStop(func(context.Context) error { stop(); return nil })
+			}
 		}
-		return env.Events(h, Output(*cfg)), nil
+		out := Output(*cfg)
+		until, err := topology.UnmarkedEventsUntil(ctx, env.JS)
+		if err != nil {
+			return nil, fmt.Errorf("read %s's migration marker: %w", topology.RawStream, err)
+		}
+		if until > 0 {
+			env.Logger.Info("reading the previous release's unmarked events the old way", "stream", topology.RawStream, "until_seq", until)
+			out = OutputSince(*cfg, until)
+		}
+		return env.Events(h, out), nil
 	},
 }
 
 // Output decodes raw messages and publishes under the configured prefix.
-func Output(cfg Config) worker.Output {
+func Output(cfg Config) worker.Output { return OutputSince(cfg, 0) }
+
+// OutputSince is Output for a raw stream migrated from the previous release:
+// its messages up to sequence until were stored before the gateway marked
+// its events (see raw.Message.Unmarked).
+func OutputSince(cfg Config, until uint64) worker.Output {
 	return worker.Output{
 		Subject: worker.SubjectByPrefix(cfg.OutputPrefix),
 		Decode: func(m *worker.Msg) ([]*event.Event, error) {
-			return raw.Decode(raw.Message{Subject: m.Subject, Data: m.Data, Header: m.Header, Time: m.Time}, cfg.Raw)
+			unmarked := until > 0 && m.Stream == topology.RawStream && m.Sequence <= until
+			return raw.Decode(raw.Message{Subject: m.Subject, Data: m.Data, Header: m.Header, Time: m.Time, Unmarked: unmarked}, cfg.Raw)
 		},
 	}
 }
@@ -107,6 +120,9 @@ type Enricher struct {
 	m    *metrics
 	log  *slog.Logger
 	opts pipeline.Options
+	// loaded is the snapshot of the pipelines directory taken just before
+	// New loaded it, so Watch sees a change made between the two.
+	loaded string
 }
 
 var _ worker.Handler = (*Enricher)(nil)
@@ -124,6 +140,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Enricher, er
 	set := &pipeline.Set{}
 	if cfg.PipelinesDir != "" {
 		var err error
+		e.loaded = dirwatch.Snapshot(cfg.PipelinesDir, pipelineFiles)
 		if set, err = pipeline.LoadDir(cfg.PipelinesDir, e.opts); err != nil {
 			return nil, fmt.Errorf("%w\n(fix the pipelines in %s)", err, cfg.PipelinesDir)
 		}
@@ -143,14 +160,43 @@ func (e *Enricher) swap(set *pipeline.Set) {
 	e.log.Info("pipelines loaded", "dir", e.cfg.PipelinesDir, "pipelines", names)
 }
 
-// Watch reloads the pipelines when their files change, keeping the last
-// good set when a change does not compile. It returns when ctx ends.
-func (e *Enricher) Watch(ctx context.Context) error {
-	return pipeline.Watch(ctx, e.cfg.PipelinesDir, e.opts, e.log, e.swap, func(err error) {
+// pipelineFiles are the files of a pipelines directory (as LoadDir reads
+// them).
+var pipelineFiles = []string{"*.yaml", "*.yml"}
+
+// Watch reloads the pipelines when the files of the pipelines directory
+// read differently, however they changed (written, renamed over, deleted,
+// or a Kubernetes ConfigMap's ..data symlink swapped), keeping the last
+// good set when a change does not compile. The watch is in place when
+// Watch returns, and a change since New loaded the directory is taken at
+// once; stop ends the watch, waiting for a reload in progress.
+func (e *Enricher) Watch(ctx context.Context) (stop func(), err error) {
+	w, err := dirwatch.New(e.cfg.PipelinesDir, dirwatch.Options{Patterns: pipelineFiles, Since: e.loaded, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx, e.reload); err != nil {
+			e.log.Error("pipeline watch stopped: changes to the pipelines are no longer loaded (restart to watch again)", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// reload loads the pipelines directory again and swaps the running set,
+// unless the new one does not compile.
+func (e *Enricher) reload() {
+	set, err := pipeline.LoadDir(e.cfg.PipelinesDir, e.opts)
+	if err != nil {
 		e.m.reloadOK.Set(0)
 		e.m.reloads.WithLabelValues("failure").Inc()
 		e.log.Error("pipeline reload refused; the running pipelines stay", "err", err)
-	})
+		return
+	}
+	e.swap(set)
 }
 
 // Pipelines returns the running set.
@@ -162,8 +208,11 @@ func (e *Enricher) Handle(_ context.Context, ev *event.Event) ([]*event.Event, e
 	if p == nil {
 		return []*event.Event{ev}, nil
 	}
-	err := p.Process(ev)
+	kept, err := p.Run(ev)
 	switch {
+	case err == nil && kept > 0:
+		e.m.events.WithLabelValues(p.Name, "failed_kept").Inc()
+		return []*event.Event{ev}, nil
 	case err == nil:
 		e.m.events.WithLabelValues(p.Name, "processed").Inc()
 		return []*event.Event{ev}, nil
@@ -186,7 +235,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_enricher_pipeline_events_total",
-			Help: "Events through each pipeline, by outcome: processed, dropped (drop or sample stage), failed (a stage failed; dead-lettered).",
+			Help: "Events through each pipeline, by outcome: processed, dropped (drop or sample stage), failed_kept (a stage failed; the event went on tagged, on_error: keep), failed (a stage failed; dead-lettered, on_error: dlq).",
 		}, []string{"pipeline", "outcome"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetlog_enricher_pipeline_reloads_total",

@@ -70,7 +70,7 @@ func (c *compiler) build(file string, f *File) (*Pipeline, *config.Errors) {
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 	}
-	onError := orDefault(f.OnError, OnErrorDLQ)
+	onError := orDefault(f.OnError, OnErrorKeep)
 	if onError != OnErrorDLQ && onError != OnErrorKeep {
 		errs.Addf("on_error", "%q: use dlq or keep", f.OnError)
 	}
@@ -148,7 +148,7 @@ func (c *compiler) stage(s *StageSpec, i int, onError string) (*stage, error) {
 		errs.Addf("", "no stage type: use one of %s", strings.Join(stageKinds(), ", "))
 		return nil, errs.Err()
 	}
-	st := &stage{name: s.Name, onError: orDefault(s.OnError, onError)}
+	st := &stage{name: s.Name, onError: orDefault(s.OnError, onError), tags: failureTags(kind)}
 	if st.name == "" {
 		st.name = fmt.Sprintf("%s#%d", kind, i)
 	}

@@ -14,7 +14,7 @@ import (
 // no methods of jetlog's own (expr-lang lets expressions call the
 // environment's methods, so it holds values only).
 //
-//	body, source, dataset, id, traceId, spanId, timestamp,
+//	body, source, dataset, id, traceId, spanId, timestamp, tags,
 //	severity.text, severity.number, attributes["k"], resource["service.name"]
 type exprEnv struct {
 	ID         string         `expr:"id"`
@@ -27,6 +27,7 @@ type exprEnv struct {
 	SpanID     string         `expr:"spanId"`
 	Resource   map[string]any `expr:"resource"`
 	Attributes map[string]any `expr:"attributes"`
+	Tags       []string       `expr:"tags"`
 }
 
 type severityEnv struct {
@@ -38,7 +39,7 @@ func envOf(ev *event.Event) exprEnv {
 	return exprEnv{
 		ID: ev.ID, Timestamp: ev.Timestamp, Body: ev.Body, Source: ev.Source, Dataset: ev.Dataset,
 		Severity: severityEnv{Text: ev.Severity.Text, Number: ev.Severity.Number},
-		TraceID:  ev.TraceID, SpanID: ev.SpanID, Resource: ev.Resource, Attributes: ev.Attributes,
+		TraceID:  ev.TraceID, SpanID: ev.SpanID, Resource: ev.Resource, Attributes: ev.Attributes, Tags: ev.Tags,
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // A field path names a value of an event:
 //
 //	body, source, dataset, traceId, spanId, severity.text, severity.number,
-//	resource.<key>, attributes.<key>
+//	tags, error.stage, error.message, resource.<key>, attributes.<key>
 //
 // After resource. or attributes. the rest is first looked up as one flat key
 // ("attributes.http.status" finds the key "http.status"), then as a path
@@ -23,7 +23,8 @@ type path struct {
 	keys []string // key split on dots
 }
 
-var scalarRoots = map[string]bool{"body": true, "source": true, "dataset": true, "traceId": true, "spanId": true, "severity.text": true, "severity.number": true}
+var scalarRoots = map[string]bool{"body": true, "source": true, "dataset": true, "traceId": true, "spanId": true, "severity.text": true, "severity.number": true,
+	"tags": true, "error.stage": true, "error.message": true}
 
 func parsePath(s string) (path, error) {
 	if scalarRoots[s] {
@@ -34,7 +35,7 @@ func parsePath(s string) (path, error) {
 			return path{raw: s, root: root, key: rest, keys: strings.Split(rest, ".")}, nil
 		}
 	}
-	return path{}, fmt.Errorf("%q is not a field path: use body, source, dataset, traceId, spanId, severity.text, severity.number, attributes.<key> or resource.<key>", s)
+	return path{}, fmt.Errorf("%q is not a field path: use body, source, dataset, traceId, spanId, severity.text, severity.number, tags, error.stage, error.message, attributes.<key> or resource.<key>", s)
 }
 
 func (p path) String() string { return p.raw }
@@ -72,6 +73,16 @@ func (p path) get(ev *event.Event) (any, bool) {
 		return ev.Severity.Text, ev.Severity.Text != ""
 	case "severity.number":
 		return int64(ev.Severity.Number), ev.Severity.Number != 0
+	case "tags":
+		return ev.Tags, len(ev.Tags) > 0
+	case "error.stage", "error.message":
+		if ev.Error == nil {
+			return "", false
+		}
+		if p.root == "error.stage" {
+			return ev.Error.Stage, ev.Error.Stage != ""
+		}
+		return ev.Error.Message, ev.Error.Message != ""
 	}
 	m := p.mapOf(ev, false)
 	if m == nil {
@@ -105,10 +116,13 @@ func (p path) getString(ev *event.Event) (string, bool) {
 	return fmt.Sprint(v), true
 }
 
-// set writes v at p. Scalar roots take strings (severity.number an integer).
+// set writes v at p. Scalar roots take strings (severity.number an
+// integer); tags takes a list, or one tag to add.
 func (p path) set(ev *event.Event, v any) error {
 	switch p.root {
-	case "body", "source", "dataset", "traceId", "spanId", "severity.text":
+	case "tags":
+		return setTags(ev, v)
+	case "body", "source", "dataset", "traceId", "spanId", "severity.text", "error.stage", "error.message":
 		s, ok := v.(string)
 		if !ok {
 			s = fmt.Sprint(v)
@@ -126,6 +140,8 @@ func (p path) set(ev *event.Event, v any) error {
 			ev.SpanID = s
 		case "severity.text":
 			ev.Severity.Text = s
+		case "error.stage", "error.message":
+			setError(ev, p.root, s)
 		}
 		return nil
 	case "severity.number":
@@ -179,11 +195,60 @@ func (p path) remove(ev *event.Event) {
 			cur = next
 		}
 		delete(cur, p.keys[len(p.keys)-1])
+	case "tags":
+		ev.Tags = nil
 	default:
 		_ = p.set(ev, "")
 		if p.root == "severity.number" {
 			ev.Severity.Number = 0
 		}
+	}
+}
+
+// setTags replaces the tags with a list, or adds one tag.
+func setTags(ev *event.Event, v any) error {
+	switch x := v.(type) {
+	case string:
+		if x != "" {
+			ev.AddTag(x)
+		}
+		return nil
+	case []string:
+		ev.Tags = nil
+		for _, t := range x {
+			ev.AddTag(t)
+		}
+		return nil
+	case []any:
+		tags := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("tags must be strings, got %v", e)
+			}
+			tags = append(tags, s)
+		}
+		return setTags(ev, tags)
+	}
+	return fmt.Errorf("tags takes a list of strings or one string, got %T", v)
+}
+
+// setError sets one field of the event's error, dropping an error left
+// with neither field.
+func setError(ev *event.Event, root, s string) {
+	if ev.Error == nil {
+		if s == "" {
+			return
+		}
+		ev.Error = &event.Failure{}
+	}
+	if root == "error.stage" {
+		ev.Error.Stage = s
+	} else {
+		ev.Error.Message = s
+	}
+	if *ev.Error == (event.Failure{}) {
+		ev.Error = nil
 	}
 }
 

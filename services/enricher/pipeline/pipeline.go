@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -17,9 +18,43 @@ import (
 
 // On-error policies.
 const (
-	OnErrorDLQ  = "dlq"
+	// OnErrorKeep, the default, keeps an event a stage failed on: it goes on
+	// through the pipeline as it is (an unparsed line stays searchable),
+	// with failure tags and its Error set.
 	OnErrorKeep = "keep"
+	// OnErrorDLQ dead-letters the event with the stage and the reason.
+	OnErrorDLQ = "dlq"
 )
+
+// Tags of an event a pipeline kept after a stage failed, by the kind of
+// stage: a parsing stage adds TagParseFailure and its own
+// _<parser>parsefailure (_grokparsefailure, _jsonparsefailure,
+// _logfmtparsefailure, _regexparsefailure, _syslogparsefailure,
+// _csvparsefailure, _kvparsefailure, as Logstash names them), a timestamp
+// stage TagTimestampFailure, any other TagStageFailure.
+const (
+	TagParseFailure     = "_parsefailure"
+	TagTimestampFailure = "_timestampfailure"
+	TagStageFailure     = "_stagefailure"
+)
+
+// MaxErrorMessage bounds the reason kept in an event's error.message, so a
+// failure quoting a huge field does not grow the document (the index
+// template keeps error.message as a keyword).
+const MaxErrorMessage = 512
+
+// failureTags are the tags a failure of a stage of this kind adds.
+func failureTags(kind string) []string {
+	switch kind {
+	case "parse_json", "parse_logfmt":
+		return []string{TagParseFailure, "_" + strings.TrimPrefix(kind, "parse_") + "parsefailure"}
+	case "grok", "regex", "syslog", "csv", "kv":
+		return []string{TagParseFailure, "_" + kind + "parsefailure"}
+	case "timestamp":
+		return []string{TagTimestampFailure}
+	}
+	return []string{TagStageFailure}
+}
 
 // Pipeline is a compiled pipeline file.
 type Pipeline struct {
@@ -35,6 +70,7 @@ type stage struct {
 	name    string
 	when    *vm.Program
 	onError string
+	tags    []string // added to an event kept after this stage failed
 	run     stageFunc
 }
 
@@ -54,16 +90,35 @@ func (e *StageError) Unwrap() error { return e.Err }
 // removed.
 var ErrDropped = errDropped
 
+// keptError is a stage's failure that keeps the event whatever on_error
+// says (a timestamp stage with on_invalid: keep): recorded, never fatal.
+type keptError struct{ error }
+
+func (e keptError) Unwrap() error { return e.error }
+
 // Process runs the stages over ev in place. It returns ErrDropped when a
 // stage dropped it, or a *StageError when a stage failed under on_error dlq.
+// A failure the pipeline keeps the event through is recorded on the event
+// (Tags, Error) and Process goes on with the next stage.
 func (p *Pipeline) Process(ev *event.Event) error {
+	_, err := p.Run(ev)
+	return err
+}
+
+// Run is Process, and also counts the stage failures the event was kept
+// through.
+func (p *Pipeline) Run(ev *event.Event) (kept int, err error) {
 	var env exprEnv
 	for _, st := range p.stages {
 		if st.when != nil {
 			env = envOf(ev)
 			ok, err := runCond(st.when, &env)
 			if err != nil {
-				return p.fail(ev, st, fmt.Errorf("condition: %w", err))
+				if err := p.fail(ev, st, fmt.Errorf("condition: %w", err)); err != nil {
+					return kept, err
+				}
+				kept++
+				continue
 			}
 			if !ok {
 				continue
@@ -71,23 +126,57 @@ func (p *Pipeline) Process(ev *event.Event) error {
 		}
 		if err := st.run(ev); err != nil {
 			if errors.Is(err, errDropped) {
-				return ErrDropped
+				return kept, ErrDropped
+			}
+			var ke keptError
+			if errors.As(err, &ke) {
+				p.record(ev, st, ke.error)
+				kept++
+				continue
 			}
 			if err := p.fail(ev, st, err); err != nil {
-				return err
+				return kept, err
 			}
+			kept++
 		}
 	}
-	return nil
+	return kept, nil
 }
 
+// fail applies the stage's on_error to its failure: keep records it on the
+// event and returns nil, dlq returns the *StageError.
 func (p *Pipeline) fail(ev *event.Event, st *stage, err error) error {
 	if st.onError == OnErrorKeep {
-		ev.SetAttr("error.stage", p.Name+"/"+st.name)
-		ev.SetAttr("error.message", err.Error())
+		p.record(ev, st, err)
 		return nil
 	}
 	return &StageError{Pipeline: p.Name, Stage: st.name, Err: err}
+}
+
+// record tags the event with the stage's failure tags and, unless an
+// earlier stage failed already (the first failure is usually the cause of
+// the rest), sets its Error.
+func (p *Pipeline) record(ev *event.Event, st *stage, err error) {
+	for _, t := range st.tags {
+		ev.AddTag(t)
+	}
+	if ev.Error == nil {
+		ev.Error = &event.Failure{Stage: p.Name + "/" + st.name, Message: truncate(err.Error(), MaxErrorMessage)}
+	}
+}
+
+// truncate cuts s to at most n bytes on a character boundary, marking the
+// cut with an ellipsis.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }
 
 // matcher selects events for a pipeline.

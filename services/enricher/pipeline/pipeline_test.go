@@ -183,47 +183,6 @@ func TestSampleIsDeterministicAndNearItsRate(t *testing.T) {
 	}
 }
 
-func TestWatchKeepsTheLastGoodSet(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "p.yaml")
-	if err := os.WriteFile(file, []byte("name: p\nstages: [{set: {field: dataset, value: one}}]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	loaded := make(chan *Set, 10)
-	failed := make(chan error, 10)
-	ctx, cancel := contextWithCancel()
-	defer cancel()
-	go func() {
-		_ = Watch(ctx, dir, Options{}, discardLogger(), func(s *Set) { loaded <- s }, func(err error) { failed <- err })
-	}()
-	time.Sleep(100 * time.Millisecond) // let the watcher register before the first write
-	if err := os.WriteFile(file, []byte("name: p\nstages: [{grok: {patterns: ['%{NOPE}']}}]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-failed:
-		if !strings.Contains(err.Error(), "p.yaml:2:") {
-			t.Errorf("reload error lacks file:line: %v", err)
-		}
-	case s := <-loaded:
-		t.Fatalf("a broken pipeline was loaded: %v", s)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload after a bad change")
-	}
-	if err := os.WriteFile(file, []byte("name: p\nstages: [{set: {field: dataset, value: two}}]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case s := <-loaded:
-		ev := &event.Event{}
-		if err := s.Select(ev).Process(ev); err != nil || ev.Dataset != "two" {
-			t.Errorf("reloaded pipeline gave dataset %q, %v", ev.Dataset, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload after a good change")
-	}
-}
-
 func FuzzCompile(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*/*.yaml")
 	for _, s := range seeds {

@@ -11,9 +11,10 @@ type File struct {
 	// Match says which events the pipeline takes; no match clause makes it
 	// the default pipeline (at most one).
 	Match Match `yaml:"match"`
-	// OnError is what a failing stage does: "dlq" (default) dead-letters the
-	// event with the stage and the reason; "keep" keeps it, with
-	// attributes.error.stage and attributes.error.message set.
+	// OnError is what a failing stage does: "keep" (default) keeps the
+	// event as it is and goes on, with failure tags (_parsefailure, …) and
+	// error.stage and error.message set; "dlq" dead-letters it with the
+	// stage and the reason.
 	OnError string `yaml:"on_error"`
 	// Stages run in order.
 	Stages []StageSpec `yaml:"stages"`
@@ -115,8 +116,9 @@ type TimestampSpec struct {
 	Formats  []string `yaml:"formats"`
 	Timezone string   `yaml:"timezone"`
 	// OnInvalid is what an unparseable or absurd timestamp does: "keep"
-	// (default: the event keeps the timestamp it had and gets
-	// attributes.error.timestamp) or "error" (the stage fails).
+	// (default: the event keeps the timestamp it had, tagged
+	// _timestampfailure with error.stage and error.message set, whatever
+	// on_error says) or "error" (the stage fails, and on_error decides).
 	OnInvalid string `yaml:"on_invalid"`
 	// MaxFuture and MaxPast bound a plausible timestamp relative to when
 	// jetlog observed the event (defaults 24h and 8760h).

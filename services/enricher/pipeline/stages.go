@@ -312,8 +312,7 @@ func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 			if onInvalid == "error" {
 				return err
 			}
-			ev.SetAttr("error.timestamp", err.Error())
-			return nil
+			return keptError{err}
 		}
 		ev.Timestamp = t.UTC()
 		if remove {

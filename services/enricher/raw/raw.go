@@ -1,12 +1,17 @@
 // Package raw decodes what arrives on the raw subjects (logs.raw.<source>)
 // into events. Three shapes are understood:
 //
-//   - an event as the ingest gateway publishes it (JSON with "id" and
-//     "@timestamp"), used as it is;
+//   - an event as the ingest gateway publishes it: jetlog's event JSON, in
+//     a message marked with the header Jetlog-Format: event/v1
+//     (event.FormatHeader), used as it is;
 //   - Fluent Bit's nats output: a JSON array of [epoch_seconds, record]
 //     pairs, one event per pair;
 //   - anything else: a JSON object is one record, other bytes are one line
 //     of text.
+//
+// Only the header makes a message an event, never its content: a shipper's
+// JSON line with "id" and "@timestamp" of its own is a record like any
+// other, and keeps all its fields.
 //
 // An event without a shipper-given id gets a deterministic one from the
 // source, its bytes and its time, so a redelivery or replay yields the same
@@ -48,6 +53,11 @@ type Message struct {
 	// Time is when JetStream stored it: the fallback timestamp, stable
 	// across redeliveries.
 	Time time.Time
+	// Unmarked says the message was stored before the upgrade that made
+	// the gateway mark its events (topology.UnmarkedEventsUntil): without
+	// the header, a body that is an event whose id is the message's
+	// Nats-Msg-Id (as that gateway always published) is read as the event.
+	Unmarked bool
 }
 
 // Source derives the event source from a raw subject: logs.raw.web.access
@@ -81,11 +91,31 @@ func Decode(m Message, lim Limits) ([]*event.Event, error) {
 			return nil, fmt.Errorf("%w (set raw.max_depth)", err)
 		}
 	}
-	switch data[0] {
-	case '{':
-		if ev, ok := asEvent(data); ok {
+	f := m.Header.Get(event.FormatHeader)
+	if f == "" && m.Unmarked && data[0] == '{' {
+		if ev, err := decodeEvent(data); err == nil && ev.ID != "" && ev.ID == m.Header.Get(nats.MsgIdHdr) {
+			if ev.Source == "" {
+				ev.Source = src
+			}
 			return []*event.Event{ev}, nil
 		}
+	}
+	switch f {
+	case "":
+	case event.FormatEventV1:
+		ev, err := decodeEvent(data)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Source == "" {
+			ev.Source = src
+		}
+		return []*event.Event{ev}, nil
+	default:
+		return nil, fmt.Errorf("%s %q is not a format this enricher reads (it reads %s): upgrade the enricher, or fix the publisher", event.FormatHeader, f, event.FormatEventV1)
+	}
+	switch data[0] {
+	case '{':
 		rec, err := event.DecodeFields(data)
 		if err != nil {
 			return nil, fmt.Errorf("malformed JSON object: %w", err)
@@ -111,16 +141,17 @@ func msgID(m Message, src string, data []byte, ts time.Time) string {
 	return event.NewID(src, data, ts)
 }
 
-// asEvent accepts a message that already is a jetlog event.
-func asEvent(data []byte) (*event.Event, bool) {
-	if !bytes.Contains(data, []byte(`"@timestamp"`)) || !bytes.Contains(data, []byte(`"id"`)) {
-		return nil, false
-	}
+// decodeEvent reads a message marked as jetlog's event JSON; anything else
+// under that mark is the publisher's mistake, and permanent.
+func decodeEvent(data []byte) (*event.Event, error) {
 	ev, err := event.Unmarshal(data)
-	if err != nil || ev.Timestamp.IsZero() {
-		return nil, false
+	if err != nil {
+		return nil, fmt.Errorf("message marked %s: %s is not a jetlog event: %w", event.FormatHeader, event.FormatEventV1, err)
 	}
-	return ev, true
+	if ev.Timestamp.IsZero() {
+		return nil, fmt.Errorf("message marked %s: %s is not a jetlog event: no @timestamp", event.FormatHeader, event.FormatEventV1)
+	}
+	return ev, nil
 }
 
 // decodeFluentBit reads Fluent Bit's nats output format:

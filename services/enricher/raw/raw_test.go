@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/jsonscan"
 )
 
@@ -55,7 +56,8 @@ func TestDecodeShapes(t *testing.T) {
 		},
 		{
 			name: "gateway event passes through", subject: "logs.raw.web",
-			data: `{"id":"gw-1","@timestamp":"2026-11-25T08:00:00Z","body":"x","source":"web"}`,
+			data:   `{"id":"gw-1","@timestamp":"2026-11-25T08:00:00Z","body":"x","source":"web"}`,
+			header: nats.Header{event.FormatHeader: []string{event.FormatEventV1}},
 			check: func(t *testing.T, evs []*eventView) {
 				if len(evs) != 1 || evs[0].ID != "gw-1" || evs[0].Body != "x" {
 					t.Errorf("got %+v", evs)
@@ -116,16 +118,26 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		evs, err := Decode(Message{Subject: "logs.raw.fuzz", Data: data, Time: stored}, DefaultLimits())
-		if err != nil {
-			return
+		if err == nil {
+			check(t, data, evs)
 		}
-		for _, ev := range evs {
-			if ev.ID == "" {
-				t.Fatalf("event without id from %q", data)
-			}
-			if _, err := ev.Marshal(); err != nil {
-				t.Fatalf("decoded event cannot be encoded: %v", err)
-			}
+		evs, err = Decode(Message{Subject: "logs.raw.fuzz", Data: data, Time: stored, Header: nats.Header{event.FormatHeader: []string{event.FormatEventV1}}}, DefaultLimits())
+		if err == nil {
+			check(t, data, evs)
 		}
 	})
+}
+
+// check holds for every message Decode accepts: each event has an id and
+// can be encoded.
+func check(t *testing.T, data []byte, evs []*event.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.ID == "" {
+			t.Fatalf("event without id from %q", data)
+		}
+		if _, err := ev.Marshal(); err != nil {
+			t.Fatalf("decoded event cannot be encoded: %v", err)
+		}
+	}
 }

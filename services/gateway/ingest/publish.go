@@ -149,7 +149,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 			continue
 		}
 		subject := p.cfg.SubjectPrefix + ev.Source // toEvent made the source subject-safe
-		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{ev.ID}}}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{ev.ID}, event.FormatHeader: []string{event.FormatEventV1}}}
 		f, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
 			res[i] = classify(err)

@@ -210,16 +210,9 @@ func TestMappingConflictGoesToDLQAndNeighboursAreIndexed(t *testing.T) {
 }
 
 func TestTemplateMapsGeoLocationsAsGeoPoints(t *testing.T) {
-	cl := testkit.OpenSearch(t)
-	prefix := testkit.IndexName(t, cl)
-	ix := newIndexer(t, cl, prefix)
-	n := testkit.StartNATS(t)
-	runIndexer(t, n, ix)
 	ev := goodEvent(1)
 	ev.Attributes["geo"] = map[string]any{"city_name": "London", "location": map[string]any{"lat": 51.5, "lon": -0.09}}
-	b, _ := ev.Marshal()
-	n.Publish("logs.enriched.web", ev.ID, b)
-	waitDocs(t, cl, prefix, 1)
+	cl, prefix := indexEvents(t, ev)
 	resp, err := cl.Search(context.Background(), &opensearchapi.SearchReq{Indices: []string{prefix + "-*"},
 		Body: strings.NewReader(`{"query":{"geo_distance":{"distance":"5km","attributes.geo.location":{"lat":51.5,"lon":-0.1}}}}`)})
 	if err != nil {
