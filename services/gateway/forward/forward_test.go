@@ -478,3 +478,27 @@ func TestMalformedMessages(t *testing.T) {
 	c.expectAck("c-after")
 	e.events(t, "after", 1)
 }
+
+// TestAFullChunkOfShortLinesIsAccepted: Fluent Bit's chunks are about 2 MB,
+// whatever the line length, so a chunk of short lines (45 bytes) holds some
+// 29 000 records. With the default limits the gateway must take it:
+// refused, Fluent Bit resends it forever and the pipeline stalls.
+func TestAFullChunkOfShortLinesIsAccepted(t *testing.T) {
+	const n = 29000
+	e := newEnv(t, nil, nil)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	entries := make([]any, n)
+	for i := range entries {
+		entries[i] = []any{et(t0.Add(time.Duration(i) * time.Microsecond)), map[string]any{"log": fmt.Sprintf("GET /health %05d ok", i)}}
+	}
+	chunk := packed(t, entries...)
+	if len(chunk) > 2<<20 {
+		t.Fatalf("test chunk is %d bytes, more than Fluent Bit's", len(chunk))
+	}
+	c := dial(t, e.srv.Addr())
+	c.send(mp(t, []any{"short.lines", chunk, map[string]any{"chunk": "c-short", "size": n}}))
+	c.expectAck("c-short")
+	if got := len(e.events(t, "short.lines", n)); got != n {
+		t.Errorf("%d events stored, want %d", got, n)
+	}
+}
