@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
 	"github.com/jetlog/jetlog/libs/dlq"
-	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 )
@@ -61,14 +60,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = cl.IndexTemplate.Delete(context.Background(), opensearchapi.IndexTemplateDeleteReq{IndexTemplate: prefix})
 	})
-	a, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	a := hosttest.Start(t, cfg)
 	gw := "http://" + app.GatewayOf(a).HTTPAddr()
 	post := func(path, ctype, body string) int {
 		t.Helper()

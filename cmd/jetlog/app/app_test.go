@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
 	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 )
 
@@ -42,18 +42,7 @@ func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 }
 
 // start runs a host on cfg until the test ends.
-func start(t *testing.T, cfg *host.Config) *host.Host {
-	t.Helper()
-	h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Stop(context.Background()) })
-	return h
-}
+func start(t *testing.T, cfg *host.Config) *host.Host { return hosttest.Start(t, cfg) }
 
 // startApp runs the all-in-one process on free ports with its own NATS
 // store and index prefix.
