@@ -184,3 +184,29 @@ func TestDecodeRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestNumbersAreStrictJSON(t *testing.T) {
+	for _, n := range []string{"+", "-", "01", "1.", ".5", "1e", "1e+", "1..2", "--1", "0x10", "Infinity"} {
+		if _, err := DecodeFields([]byte(`{"n":` + n + `}`)); err == nil {
+			t.Errorf("%s accepted as a number", n)
+		}
+	}
+	for _, n := range []string{"0", "-0", "12", "-1.5", "1e9", "1E-3", "2.5e+10", "99999999999999999999"} {
+		if _, err := DecodeFields([]byte(`{"n":` + n + `}`)); err != nil {
+			t.Errorf("%s refused: %v", n, err)
+		}
+	}
+}
+
+func TestStringsAreStrictJSON(t *testing.T) {
+	for _, in := range []string{`{"a":"\0"}`, `{"a":"\x41"}`, `{"a":"\u12"}`, "{\"a\":\"\x01\"}", `{"a":"\`} {
+		if _, err := DecodeFields([]byte(in)); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+	for _, in := range []string{`{"a":"\"\\\/\b\f\n\r\t\u00e9"}`, "{\"a\":\t\"x\"}", `{"a\\":"b\\"}`} {
+		if _, err := DecodeFields([]byte(in)); err != nil {
+			t.Errorf("%q refused: %v", in, err)
+		}
+	}
+}
