@@ -225,12 +225,12 @@ func TestGatewayEventsAreSearchableExactlyOnce(t *testing.T) {
 			after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
 		}
 	}
-	testkit.Poll(t, 3*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		c, err := cl.Indices.Count(context.Background(), &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}})
 		if err != nil {
-			return false, err.Error()
+			return false, -1, err.Error()
 		}
-		return c.Count >= total, fmt.Sprintf("%d of %d indexed", c.Count, total)
+		return c.Count >= total, int64(c.Count), fmt.Sprintf("%d of %d indexed", c.Count, total)
 	})
 	got := indexed()
 	for id := range first {
