@@ -77,9 +77,11 @@ type Dispatcher struct {
 	alerts  map[string]*held  // by fingerprint
 	groups  map[string]*group // by key
 	stopped bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// flushing counts flushes in flight (armed for the next one already).
+	flushing int
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // held is an alert and the keys of the groups that hold it.
@@ -226,8 +228,14 @@ func (d *Dispatcher) tick(g *group) {
 		alerts = append(alerts, a)
 	}
 	d.wg.Add(1)
+	d.flushing++
 	d.mu.Unlock()
-	defer d.wg.Done()
+	defer func() {
+		d.mu.Lock()
+		d.flushing--
+		d.mu.Unlock()
+		d.wg.Done()
+	}()
 	sort.Slice(alerts, func(i, j int) bool { return alerts[i].Fingerprint < alerts[j].Fingerprint })
 
 	g.flushMu.Lock()
@@ -278,6 +286,16 @@ func (d *Dispatcher) Alerts() []*alert.Alert {
 		out = append(out, h.a)
 	}
 	return out
+}
+
+// Flushing returns the number of flushes in flight. A flush arms the
+// group's next one before it starts, so once a test has seen every timer
+// armed again (a fake clock's BlockUntil), Flushing() == 0 means every
+// flush it triggered has finished.
+func (d *Dispatcher) Flushing() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.flushing
 }
 
 // GroupState is a snapshot of a group, for status pages and tests.

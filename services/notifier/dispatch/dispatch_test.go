@@ -220,4 +220,3 @@ routes:
 		t.Errorf("%d groups", n)
 	}
 }
-
