@@ -56,16 +56,21 @@ var Component = component.Spec[Config]{
 		return component.Needs{
 			Reads:  []string{topology.AlertsStream},
 			Writes: []string{topology.NotificationsStream, topology.DLQStream},
-			Buckets: []jetstream.KeyValueConfig{
-				{Bucket: AlertsBucket, Description: "alerts the notifier holds, by fingerprint", History: 1, Storage: jetstream.FileStorage},
-				{Bucket: LogBucket, Description: "what each group was last notified of, and the notification being delivered",
-					History: 1, TTL: c.LogRetention, Storage: jetstream.FileStorage},
-			},
+			Buckets: buckets(c),
 		}
 	},
 	New: func(ctx context.Context, env *component.Env, cfg *Config) (component.Component, error) {
 		return New(ctx, env, cfg, Options{})
 	},
+}
+
+// buckets are the notifier's own KV buckets.
+func buckets(c *Config) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{Bucket: AlertsBucket, Description: "alerts the notifier holds, by fingerprint", History: 1, Storage: jetstream.FileStorage},
+		{Bucket: LogBucket, Description: "what each group was last notified of, and the notification being delivered",
+			History: 1, TTL: c.LogRetention, Storage: jetstream.FileStorage},
+	}
 }
 
 // Options are what tests change beyond the configuration.
@@ -154,14 +159,17 @@ func (n *Notifier) Start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
 	js := n.env.JS
-	alertsKV, err := js.KeyValue(ctx, AlertsBucket)
-	if err != nil {
-		return fmt.Errorf("notifier: %w", err)
+	// The host ensures the buckets; a notifier built without one (a test,
+	// an embedding) ensures them itself.
+	var kvs []jetstream.KeyValue
+	for _, kc := range buckets(n.cfg) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		if err != nil {
+			return fmt.Errorf("notifier: ensure KV bucket %s: %w", kc.Bucket, err)
+		}
+		kvs = append(kvs, kv)
 	}
-	logKV, err := js.KeyValue(ctx, LogBucket)
-	if err != nil {
-		return fmt.Errorf("notifier: %w", err)
-	}
+	alertsKV, logKV := kvs[0], kvs[1]
 	nlog, err := nflog.Open(ctx, logKV)
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
