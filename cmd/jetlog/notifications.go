@@ -48,15 +48,16 @@ deliver a notification, oldest first.`)
 	defer cancel()
 	subject := delivery.SubjectPrefix + or(*outcome, "*") + "." + or(*receiver, "*")
 	var rows []*delivery.Record
-	err = readAll(ctx, js, topology.NotificationsStream, subject, func(m jetstream.Msg) {
+	err = readAll(ctx, js, topology.NotificationsStream, subject, func(m jetstream.Msg) bool {
 		r, err := delivery.Parse(m.Data())
 		if err != nil || (*id != "" && r.ID != *id) || (*since > 0 && time.Since(r.At) > *since) {
-			return
+			return true
 		}
 		rows = append(rows, r)
 		if len(rows) > *limit {
 			rows = rows[1:]
 		}
+		return true
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "jetlog notifications ls: %v\n", err)
@@ -91,8 +92,9 @@ func or(s, def string) string {
 	return strings.ReplaceAll(s, ".", "_")
 }
 
-// readAll calls each for every message of stream on subject stored so far.
-func readAll(ctx context.Context, js jetstream.JetStream, stream, subject string, each func(jetstream.Msg)) error {
+// readAll calls each for every message of stream on subject stored so far,
+// oldest first, until each returns false.
+func readAll(ctx context.Context, js jetstream.JetStream, stream, subject string, each func(jetstream.Msg) bool) error {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("open the %s stream: %w", stream, err)
@@ -116,7 +118,9 @@ func readAll(ctx context.Context, js jetstream.JetStream, stream, subject string
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			each(m)
+			if !each(m) {
+				return nil
+			}
 			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
 				return nil
 			}

@@ -54,8 +54,8 @@ var Component = component.Spec[Config]{
 	Defaults: Defaults,
 	Needs: func(c *Config) component.Needs {
 		return component.Needs{
-			Reads:  []string{topology.AlertsStream},
-			Writes: []string{topology.NotificationsStream, topology.DLQStream},
+			Reads:   []string{topology.AlertsStream},
+			Writes:  []string{topology.NotificationsStream, topology.DLQStream},
 			Buckets: buckets(c),
 		}
 	},
