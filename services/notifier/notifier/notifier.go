@@ -240,6 +240,9 @@ func (n *Notifier) StreamAddr() string {
 	return n.ln.Addr().String()
 }
 
+// Silences returns the notifier's view of the silences.
+func (n *Notifier) Silences() *silence.Store { return n.silences }
+
 // Dispatcher returns the grouping engine, for tests and status pages.
 func (n *Notifier) Dispatcher() *dispatch.Dispatcher { return n.dispatcher }
 
