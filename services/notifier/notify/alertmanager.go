@@ -38,7 +38,9 @@ type postableAlert struct {
 // instead of resolving it after its resolve_timeout. Alertmanager
 // deduplicates alerts by their labels, so a repeated post changes nothing.
 func (a *alertmanager) Send(ctx context.Context, n *Notification) error {
-	keep := n.At.Add(n.RepeatInterval + 2*n.GroupInterval)
+	// Alertmanager compares end times with its wall clock.
+	now := time.Now()
+	keep := now.Add(n.RepeatInterval + 2*n.GroupInterval)
 	data := newData(n, a.externalURL)
 	out := make([]postableAlert, 0, len(n.Alerts))
 	for i, al := range n.Alerts {
@@ -46,7 +48,7 @@ func (a *alertmanager) Send(ctx context.Context, n *Notification) error {
 		if status(al) == "resolved" {
 			pa.EndsAt = al.EndsAt
 			if pa.EndsAt.IsZero() {
-				pa.EndsAt = n.At
+				pa.EndsAt = now
 			}
 		} else {
 			pa.EndsAt = keep
