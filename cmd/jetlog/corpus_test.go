@@ -52,6 +52,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	cfg.NATS.Server.StoreDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
+	app.Notifier(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Enabled = false
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = pipelines

@@ -118,45 +118,14 @@ type entry struct {
 
 // scan reads the DLQ stream's messages matching f, oldest first.
 func scan(ctx context.Context, js jetstream.JetStream, f filter, each func(entry) bool) error {
-	s, err := js.Stream(ctx, topology.DLQStream)
-	if err != nil {
-		return fmt.Errorf("open the DLQ stream: %w", err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{f.subject()}})
-	if err != nil {
-		return err
-	}
-	for {
-		batch, err := cons.FetchNoWait(500)
-		if err != nil {
-			return err
+	return readAll(ctx, js, topology.DLQStream, f.subject(), func(m jetstream.Msg) bool {
+		md, _ := m.Metadata()
+		r, err := dlq.Parse(m.Headers(), m.Data())
+		if err != nil || !f.match(r) {
+			return true
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, _ := m.Metadata()
-			r, err := dlq.Parse(m.Headers(), m.Data())
-			if err != nil || !f.match(r) {
-				continue
-			}
-			if !each(entry{Seq: md.Sequence.Stream, Record: r}) {
-				return nil
-			}
-			if md.Sequence.Stream >= info.State.LastSeq {
-				return nil
-			}
-		}
-		if n == 0 {
-			return batch.Error()
-		}
-	}
+		return each(entry{Seq: md.Sequence.Stream, Record: r})
+	})
 }
 
 func dlqList(ctx context.Context, js jetstream.JetStream, f filter, limit int, asJSON bool, stdout, stderr io.Writer) int {

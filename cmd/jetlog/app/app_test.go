@@ -31,6 +31,7 @@ func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Listen = "127.0.0.1:0"
+	app.Notifier(cfg).HTTP.Listen = "127.0.0.1:0"
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = "../../../pipelines"
 	prefix := testkit.IndexName(t, cl)
