@@ -2,7 +2,6 @@ package parse
 
 import (
 	"bytes"
-	"errors"
 	"maps"
 	"reflect"
 	"slices"
@@ -43,14 +42,8 @@ func TestLogfmt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Logfmt(tt.in)
-			if tt.errHas != "" {
-				if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), tt.errHas) {
-					t.Fatalf("err = %v, want ErrSyntax containing %q", err, tt.errHas)
-				}
+			if wantSyntaxError(t, err, tt.errHas) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %s, want %s", short(got), short(tt.want))

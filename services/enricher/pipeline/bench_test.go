@@ -43,3 +43,29 @@ func BenchmarkShippedPipelines(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseStages compares, on the same line, a dedicated parsing stage
+// with the grok stage (and, for access lines, the timestamp stage) it
+// replaces in the shipped pipelines.
+func BenchmarkParseStages(b *testing.B) {
+	ts := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	for _, bc := range []struct{ name, stages, body string }{
+		{"access_log", `[{access_log: {}}]`, shippedLines[0].body},
+		{"grok and timestamp", `[{grok: {patterns: ['%{COMBINEDAPACHELOG}']}}, {timestamp: {field: attributes.timestamp, formats: [apache]}}]`, shippedLines[0].body},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p, err := Compile("bench.yaml", []byte("stages: "+bc.stages+"\n"), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.body)))
+			for b.Loop() {
+				ev := &event.Event{ID: "e", Body: bc.body, Timestamp: ts}
+				if _, err := p.Run(ev); err != nil || ev.Error != nil {
+					b.Fatal(err, ev.Error)
+				}
+			}
+		})
+	}
+}

@@ -30,7 +30,8 @@ const (
 // stage: a parsing stage adds TagParseFailure and its own
 // _<parser>parsefailure (_grokparsefailure, _jsonparsefailure,
 // _logfmtparsefailure, _regexparsefailure, _syslogparsefailure,
-// _csvparsefailure, _kvparsefailure, as Logstash names them), a timestamp
+// _csvparsefailure, _kvparsefailure, as Logstash names them;
+// _accesslogparsefailure), a timestamp
 // stage TagTimestampFailure, any other TagStageFailure.
 const (
 	TagParseFailure     = "_parsefailure"
@@ -50,6 +51,8 @@ func failureTags(kind string) []string {
 		return []string{TagParseFailure, "_" + strings.TrimPrefix(kind, "parse_") + "parsefailure"}
 	case "grok", "regex", "syslog", "csv", "kv":
 		return []string{TagParseFailure, "_" + kind + "parsefailure"}
+	case "access_log":
+		return []string{TagParseFailure, "_accesslogparsefailure"}
 	case "timestamp":
 		return []string{TagTimestampFailure}
 	}

@@ -79,6 +79,29 @@ func (p parseInto) store(ev *event.Event, fields map[string]any) error {
 	return nil
 }
 
+// attrHeadroom is how many more attributes than a parser gives a new
+// attribute map has room for.
+const attrHeadroom = 4
+
+// sink returns the map a parsing stage puts its n fields in: the event's
+// attributes, or a new map at the target. Like store, it removes the
+// source field unless told to keep it. Writing the fields straight into
+// the event spares the map and the copy that store costs.
+func (p parseInto) sink(ev *event.Event, n int) (map[string]any, error) {
+	if !p.keep {
+		p.from.remove(ev)
+	}
+	if p.target != nil {
+		m := make(map[string]any, n)
+		return m, p.target.set(ev, m)
+	}
+	if ev.Attributes == nil {
+		// Room for what later stages add, so the map is not grown twice.
+		ev.Attributes = make(map[string]any, n+attrHeadroom)
+	}
+	return ev.Attributes, nil
+}
+
 // stage makes the stage that reads p's field, parses it with fn and stores
 // the fields it returns.
 func (p parseInto) stage(fn func(in string) (map[string]any, error)) stageFunc {
@@ -120,6 +143,34 @@ func (c *compiler) parseLogfmt(s *ParseSpec) (stageFunc, error) {
 		return nil, err
 	}
 	return p.stage(parse.Logfmt), nil
+}
+
+func (c *compiler) accessLog(s *AccessLogSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	format, err := parse.ParseAccessLogFormat(orDefault(s.Format, "combined"))
+	if err != nil {
+		return nil, fieldErr("format", err)
+	}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		a, err := parse.ParseAccessLog(in, format)
+		if err != nil {
+			return err
+		}
+		m, err := p.sink(ev, a.NumFields())
+		if err != nil {
+			return err
+		}
+		ev.Timestamp = a.Time
+		a.Each(func(k string, v any) { m[k] = v })
+		return nil
+	}, nil
 }
 
 func (c *compiler) grok(s *GrokSpec) (stageFunc, error) {
