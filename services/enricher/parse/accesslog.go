@@ -169,25 +169,27 @@ func (a *AccessLog) NumFields() int {
 // has, the names being the AccessLog*Field constants: strings, and int64
 // for the status and size. The time is not among them.
 func (a *AccessLog) Each(fn func(key string, value any)) {
-	str := func(k, v string) {
-		if v != "" {
-			fn(k, v)
-		}
-	}
-	str(AccessLogClientField, a.Client)
-	str(AccessLogIdentField, a.Ident)
-	str(AccessLogUserField, a.User)
-	str(AccessLogMethodField, a.Method)
-	str(AccessLogTargetField, a.Target)
-	str(AccessLogVersionField, a.Version)
+	putString(fn, AccessLogClientField, a.Client)
+	putString(fn, AccessLogIdentField, a.Ident)
+	putString(fn, AccessLogUserField, a.User)
+	putString(fn, AccessLogMethodField, a.Method)
+	putString(fn, AccessLogTargetField, a.Target)
+	putString(fn, AccessLogVersionField, a.Version)
 	if a.Status >= 0 {
 		fn(AccessLogStatusField, a.Status)
 	}
 	if a.Size >= 0 {
 		fn(AccessLogSizeField, a.Size)
 	}
-	str(AccessLogReferrerField, a.Referrer)
-	str(AccessLogUserAgentField, a.UserAgent)
+	putString(fn, AccessLogReferrerField, a.Referrer)
+	putString(fn, AccessLogUserAgentField, a.UserAgent)
+}
+
+// putString calls fn(key, value) unless value is empty.
+func putString(fn func(key string, value any), key, value string) {
+	if value != "" {
+		fn(key, value)
+	}
 }
 
 // Fields returns the fields Each gives, and the time under "timestamp"
@@ -343,25 +345,47 @@ func (p *accessLogParser) time() (time.Time, bool) {
 	hour, ok3 := digits(s[13:15])
 	minute, ok4 := digits(s[16:18])
 	sec, ok5 := digits(s[19:21])
-	zh, ok6 := digits(s[23:25])
-	zm, ok7 := digits(s[25:27])
-	month := monthOf(s[4:7])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || month == 0 ||
-		hour > 23 || minute > 59 || sec > 60 || zh > 23 || zm > 59 || (s[22] != '+' && s[22] != '-') {
+	zone, ok6 := zoneOffset(s[22:25], s[25:27])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return time.Time{}, false
 	}
-	t := time.Date(year, month, day, hour, minute, 0, 0, time.UTC)
-	if t.Day() != day {
-		return time.Time{}, false // 31/Apr, 29/Feb of a common year
+	t, ok := civilTime(year, monthOf(s[4:7]), day, hour, minute, sec, 0, zone)
+	if ok {
+		p.i += accessTimeLen
 	}
-	zone := time.Duration(zh)*time.Hour + time.Duration(zm)*time.Minute
-	if s[22] == '-' {
+	return t, ok
+}
+
+// civilTime returns the instant of a date and clock read from text in a
+// zone offset east of UTC, in UTC, or false when a part is out of range
+// (month 0, 31 April, hour 24, minute 60). A second of 60, a leap second,
+// is the next minute's first.
+func civilTime(year int, month time.Month, day, hour, minute, sec, nsec int, zone time.Duration) (time.Time, bool) {
+	if month < time.January || month > time.December || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, month, day, hour, minute, 0, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // 31 April, 29 February of a common year
+	}
+	// Seconds are added, not given to time.Date, so that the day is
+	// checked alone.
+	return t.Add(time.Duration(sec)*time.Second - zone), true
+}
+
+// zoneOffset reads a zone offset written as a sign and hours ("+02")
+// and minutes ("00").
+func zoneOffset(signHours, minutes string) (time.Duration, bool) {
+	h, ok1 := digits(signHours[1:])
+	m, ok2 := digits(minutes)
+	if !ok1 || !ok2 || h > 23 || m > 59 || signHours[0] != '+' && signHours[0] != '-' {
+		return 0, false
+	}
+	zone := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute
+	if signHours[0] == '-' {
 		zone = -zone
 	}
-	p.i += accessTimeLen
-	// Seconds are added, not given to time.Date, so that the day is
-	// checked alone; a leap second (:60) is the next minute's first.
-	return t.Add(time.Duration(sec)*time.Second - zone), true
+	return zone, true
 }
 
 // digits reads a fixed-width unsigned decimal.

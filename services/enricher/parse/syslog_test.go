@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leodido/go-syslog/v4/rfc5424"
 )
 
 func TestSyslog(t *testing.T) {
@@ -52,7 +54,7 @@ func TestSyslog(t *testing.T) {
 		{name: "NUL bytes", in: "\x00\x00", wantErr: ErrNoPriority},
 		{name: "header after PRI broken", in: "<13>hello", wantErr: ErrPartial, errHas: "no timestamp at byte 4",
 			want: map[string]any{"facility": int64(1), "severity": int64(5), "severity_text": "notice", "message": "hello"}},
-		{name: "RFC 5424 broken", in: "<13>1 yesterday", wantErr: ErrPartial, errHas: "RFC 5424 header",
+		{name: "RFC 5424 broken", in: "<13>1 yesterday", wantErr: ErrPartial, errHas: `RFC 5424 timestamp at byte 6: want an RFC 3339 time such as 2003-10-11T22:14:15.003Z, or "-", and a space, found "yesterday"`,
 			want: map[string]any{"facility": int64(1), "severity": int64(5), "severity_text": "notice"}},
 	}
 	for _, tt := range tests {
@@ -147,6 +149,55 @@ func FuzzSyslog(f *testing.F) {
 			if _, ok := ts.(time.Time); !ok {
 				t.Fatalf("timestamp is a %T", ts)
 			}
+		}
+	})
+}
+
+// FuzzSyslog5424 checks the hand-written RFC 5424 reader against the
+// machine of github.com/leodido/go-syslog, which ParseSyslog used before:
+// where the machine reads a message whole, ParseSyslog reads the same
+// fields, and where the machine fails, ParseSyslog fails too.
+func FuzzSyslog5424(f *testing.F) {
+	for _, line := range goldenLines(f, "syslog") {
+		if strings.Contains(line, ">1 ") {
+			f.Add(line)
+		}
+	}
+	f.Add(benchSyslog5424)
+	machine := rfc5424.NewMachine(rfc5424.WithBestEffort())
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, n, err := syslogPriority(s); err != nil || !strings.HasPrefix(s[n:], "1 ") || n > 3 && s[1] == '0' {
+			return // not RFC 5424, or a PRI with a leading zero, which the machine refuses
+		}
+		got, err := ParseSyslog(s, SyslogOptions{})
+		msg, merr := machine.Parse([]byte(s))
+		if merr != nil {
+			if err == nil {
+				t.Fatalf("%q: the machine fails (%v), ParseSyslog reads %+v", s, merr, got)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: the machine reads it, ParseSyslog fails: %v", s, err)
+		}
+		m := msg.(*rfc5424.SyslogMessage)
+		want := SyslogMessage{Facility: int(*m.Facility), Severity: int(*m.Severity),
+			Hostname: orEmpty(m.Hostname), Appname: orEmpty(m.Appname), ProcID: orEmpty(m.ProcID), MsgID: orEmpty(m.MsgID), Message: orEmpty(m.Message)}
+		if m.Timestamp != nil {
+			want.Timestamp = m.Timestamp.UTC()
+		}
+		if m.StructuredData != nil {
+			want.StructuredData = map[string]any{}
+			for id, params := range *m.StructuredData {
+				p := map[string]any{}
+				for k, v := range params {
+					p[k] = v
+				}
+				want.StructuredData[id] = p
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got  %+v\n want %+v", s, got, want)
 		}
 	})
 }

@@ -79,10 +79,6 @@ func (p parseInto) store(ev *event.Event, fields map[string]any) error {
 	return nil
 }
 
-// attrHeadroom is how many more attributes than a parser gives a new
-// attribute map has room for.
-const attrHeadroom = 4
-
 // sink returns the map a parsing stage puts its n fields in: the event's
 // attributes, or a new map at the target. Like store, it removes the
 // source field unless told to keep it. Writing the fields straight into
@@ -96,8 +92,7 @@ func (p parseInto) sink(ev *event.Event, n int) (map[string]any, error) {
 		return m, p.target.set(ev, m)
 	}
 	if ev.Attributes == nil {
-		// Room for what later stages add, so the map is not grown twice.
-		ev.Attributes = make(map[string]any, n+attrHeadroom)
+		ev.Attributes = make(map[string]any, n)
 	}
 	return ev.Attributes, nil
 }
@@ -237,39 +232,52 @@ func (c *compiler) syslog(s *SyslogSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, fieldErr("timezone", err)
 	}
+	opts := parse.SyslogOptions{Location: loc}
+	var severities [8]event.Severity // by syslog severity
+	for i := range severities {
+		severities[i], _ = event.ParseSeverity(parse.SyslogSeverityName(i))
+	}
 	return func(ev *event.Event) error {
 		in, err := p.input(ev)
 		if err != nil {
 			return err
 		}
-		fields, err := parse.Syslog(in, parse.SyslogOptions{Location: loc})
+		m, err := parse.ParseSyslog(in, opts)
 		if err != nil {
 			return err
 		}
 		// The syslog header fills the event model; the rest is attributes.
 		// p is shared by every goroutine running this stage: change a copy.
 		p := p
-		if ts, ok := fields["timestamp"].(time.Time); ok {
-			ev.Timestamp = ts.UTC()
-			delete(fields, "timestamp")
-		}
-		if msg, ok := fields["message"].(string); ok && p.from.root == "body" {
-			ev.Body = msg
-			delete(fields, "message")
+		toBody := m.Message != "" && p.from.root == "body"
+		if toBody {
 			p.keep = true
 		}
-		if sev, ok := fields["severity_text"].(string); ok {
-			if s, ok := event.ParseSeverity(sev); ok {
-				ev.Severity = s
-			}
+		n := m.NumFields()
+		if m.Message != "" && !toBody {
+			n++
 		}
-		if h, ok := fields["hostname"].(string); ok && h != "" {
-			ev.SetResource(event.HostName, h)
+		attrs, err := p.sink(ev, n)
+		if err != nil {
+			return err
 		}
-		if a, ok := fields["appname"].(string); ok && a != "" && ev.Service() == "" {
-			ev.SetResource(event.ServiceName, a)
+		if !m.Timestamp.IsZero() {
+			ev.Timestamp = m.Timestamp
 		}
-		return p.store(ev, fields)
+		if toBody {
+			ev.Body = m.Message
+		} else if m.Message != "" {
+			attrs["message"] = m.Message
+		}
+		ev.Severity = severities[m.Severity]
+		if m.Hostname != "" {
+			ev.SetResource(event.HostName, m.Hostname)
+		}
+		if m.Appname != "" && ev.Service() == "" {
+			ev.SetResource(event.ServiceName, m.Appname)
+		}
+		m.Each(func(k string, v any) { attrs[k] = v })
+		return nil
 	}, nil
 }
 
