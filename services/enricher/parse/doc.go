@@ -18,7 +18,7 @@
 // # Speed
 //
 // The common formats are read by hand, byte by byte, without regular
-// expressions: access logs and RFC 5424 syslog. Grok
+// expressions: access logs, RFC 5424 syslog, logfmt and key=value. Grok
 // is for everything else.
 //
 // # Safety

@@ -72,8 +72,11 @@ func (p parseInto) store(ev *event.Event, fields map[string]any) error {
 	if p.target != nil {
 		return p.target.set(ev, fields)
 	}
-	if ev.Attributes == nil {
-		ev.Attributes = make(map[string]any, len(fields))
+	if len(ev.Attributes) == 0 {
+		// The parser made fields for this event alone: take the map
+		// rather than copy it.
+		ev.Attributes = fields
+		return nil
 	}
 	maps.Copy(ev.Attributes, fields)
 	return nil
