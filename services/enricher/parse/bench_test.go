@@ -156,3 +156,20 @@ func BenchmarkRedact(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkUserAgent(b *testing.B) {
+	const ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			UserAgent(ua)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		c := NewUserAgentCache(16)
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Parse(ua)
+		}
+	})
+}

@@ -192,6 +192,9 @@ type GeoIPSpec struct {
 type UserAgentSpec struct {
 	Field  string `yaml:"field"`
 	Target string `yaml:"target"`
+	// CacheSize is how many distinct user agents the stage remembers the
+	// fields of (default 4096); when full, it forgets them all.
+	CacheSize int `yaml:"cache_size"`
 }
 
 // RedactSpec masks secrets and personal data in fields.

@@ -609,12 +609,20 @@ func (c *compiler) userAgent(s *UserAgentSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, fieldErr("target", err)
 	}
+	size := s.CacheSize
+	if size == 0 {
+		size = 4096
+	}
+	if size < 0 {
+		return nil, fieldErr("cache_size", fmt.Errorf("%d is negative: give the number of user agents to remember, or leave it out for 4096", size))
+	}
+	cache := parse.NewUserAgentCache(size)
 	return func(ev *event.Event) error {
 		ua, ok := from.getString(ev)
 		if !ok || ua == "" {
 			return nil
 		}
-		return to.set(ev, parse.UserAgent(ua))
+		return to.set(ev, cache.Parse(ua))
 	}, nil
 }
 
