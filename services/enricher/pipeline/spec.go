@@ -80,12 +80,17 @@ type ParseSpec struct {
 // AccessLogSpec parses nginx and Apache access log lines with a parser
 // written for them, an order of magnitude cheaper than the grok pattern of
 // the same format. The fields have the names grok's %{COMBINEDAPACHELOG}
-// gives them; the line's time becomes @timestamp.
+// gives them; the line's time becomes @timestamp when it is plausible.
 type AccessLogSpec struct {
 	ParseSpec `yaml:",inline"`
 	// Format is combined (default: nginx's default, Apache's combined) or
 	// common.
 	Format string `yaml:"format"`
+	// MaxFuture and MaxPast bound a plausible time, as in TimestampSpec:
+	// a line whose time is further from when jetlog observed it keeps
+	// the event's time and is tagged _timestampfailure.
+	MaxFuture time.Duration `yaml:"max_future"`
+	MaxPast   time.Duration `yaml:"max_past"`
 }
 
 // GrokSpec matches a field against grok patterns, the first that matches wins.

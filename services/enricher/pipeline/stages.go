@@ -152,6 +152,8 @@ func (c *compiler) accessLog(s *AccessLogSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, fieldErr("format", err)
 	}
+	bounds := newTimeBounds(s.MaxFuture, s.MaxPast)
+	timeFailure := []string{TagTimestampFailure}
 	return func(ev *event.Event) error {
 		in, err := p.input(ev)
 		if err != nil {
@@ -165,8 +167,13 @@ func (c *compiler) accessLog(s *AccessLogSpec) (stageFunc, error) {
 		if err != nil {
 			return err
 		}
-		ev.Timestamp = a.Time
 		a.Each(func(k string, v any) { m[k] = v })
+		if err := bounds.check(ev, a.Time); err != nil {
+			// The line is read; only its time is refused, as a
+			// timestamp stage with on_invalid: keep refuses it.
+			return keptError{error: err, tags: timeFailure}
+		}
+		ev.Timestamp = a.Time
 		return nil
 	}, nil
 }
@@ -333,6 +340,34 @@ func location(tz string) (*time.Location, error) {
 	return time.LoadLocation(tz)
 }
 
+// timeBounds is how far an event's own time may be from when jetlog
+// observed it: further, the time is absurd (a clock years off) and would
+// file the event in an index of its own.
+type timeBounds struct{ future, past time.Duration }
+
+// newTimeBounds returns the bounds of max_future and max_past, 24h and
+// 8760h by default.
+func newTimeBounds(future, past time.Duration) timeBounds {
+	if future == 0 {
+		future = 24 * time.Hour
+	}
+	if past == 0 {
+		past = 365 * 24 * time.Hour
+	}
+	return timeBounds{future, past}
+}
+
+// check says why t is not a plausible time for ev. Plausibility is judged
+// against when jetlog observed the event; an event without that (a
+// pipeline test that gives none) is not judged.
+func (b timeBounds) check(ev *event.Event, t time.Time) error {
+	ref := ev.ObservedTimestamp
+	if ref.IsZero() || !t.After(ref.Add(b.future)) && !t.Before(ref.Add(-b.past)) {
+		return nil
+	}
+	return fmt.Errorf("timestamp %s is more than %v ahead of or %v behind when it was observed", t.UTC().Format(time.RFC3339), b.future, b.past)
+}
+
 func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 	from, err := parsePath(orDefault(s.Field, "attributes.timestamp"))
 	if err != nil {
@@ -349,13 +384,7 @@ func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 	if onInvalid != "keep" && onInvalid != "error" {
 		return nil, fieldErr("on_invalid", fmt.Errorf("%q: use keep or error", s.OnInvalid))
 	}
-	maxFuture, maxPast := s.MaxFuture, s.MaxPast
-	if maxFuture == 0 {
-		maxFuture = 24 * time.Hour
-	}
-	if maxPast == 0 {
-		maxPast = 365 * 24 * time.Hour
-	}
+	bounds := newTimeBounds(s.MaxFuture, s.MaxPast)
 	remove := s.Remove == nil || *s.Remove
 	return func(ev *event.Event) error {
 		v, ok := from.get(ev)
@@ -363,18 +392,14 @@ func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 			return nil // missing: the event keeps the timestamp it came with
 		}
 		t, err := parse.Time(v, s.Formats, loc)
-		// Plausibility is judged against when jetlog observed the event;
-		// an event without that (a pipeline test that gives none) is not
-		// judged.
-		ref := ev.ObservedTimestamp
-		if err == nil && !ref.IsZero() && (t.After(ref.Add(maxFuture)) || t.Before(ref.Add(-maxPast))) {
-			err = fmt.Errorf("timestamp %s is more than %v ahead of or %v behind when it was observed", t.UTC().Format(time.RFC3339), maxFuture, maxPast)
+		if err == nil {
+			err = bounds.check(ev, t)
 		}
 		if err != nil {
 			if onInvalid == "error" {
 				return err
 			}
-			return keptError{err}
+			return keptError{error: err}
 		}
 		ev.Timestamp = t.UTC()
 		if remove {
