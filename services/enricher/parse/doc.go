@@ -18,8 +18,8 @@
 // # Speed
 //
 // The common formats are read by hand, byte by byte, without regular
-// expressions: access logs, RFC 5424 syslog, logfmt and key=value. Grok
-// is for everything else.
+// expressions: access logs, syslog (RFC 5424 and RFC 3164), logfmt and
+// key=value. Grok is for everything else.
 //
 // # Safety
 //

@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/leodido/go-syslog/v4"
-	"github.com/leodido/go-syslog/v4/rfc3164"
 )
 
 // SyslogOptions configures how Syslog reads RFC 3164 timestamps, which carry
@@ -124,10 +120,8 @@ func Syslog(s string, opts SyslogOptions) (map[string]any, error) {
 // ParseSyslog parses one syslog message, RFC 5424 ("<PRI>1 TIMESTAMP HOST
 // APP PROCID MSGID [SD] MSG") or RFC 3164 ("<PRI>Mmm dd hh:mm:ss HOST
 // TAG[PID]: MSG", also with an RFC 3339 timestamp), told apart by the "1 "
-// version after the PRI. RFC 5424 is read by hand, without copying: every
-// string but an escaped structured data value is a part of s. RFC 3164,
-// whose variants are many, is read by the machine of
-// github.com/leodido/go-syslog in best-effort mode.
+// version after the PRI. Both are read by hand, without copying: every
+// string but an escaped structured data value is a part of s.
 //
 // A message that does not start with a valid <PRI> is an error wrapping
 // ErrNoPriority. When the PRI is valid but the rest of the header is not, the
@@ -144,7 +138,7 @@ func ParseSyslog(s string, opts SyslogOptions) (SyslogMessage, error) {
 	if strings.HasPrefix(s[n:], "1 ") {
 		return m, parse5424(s, n+2, &m)
 	}
-	return m, syslog3164(s, n, opts, &m)
+	return m, parse3164(s, n, opts, &m)
 }
 
 // syslogPriority reads "<PRI>" at the start of s and returns its value and
@@ -166,47 +160,9 @@ func syslogPriority(s string) (int, int, error) {
 	return pri, i + 1, nil
 }
 
-// rfc3164Machines are go-syslog's RFC 3164 machines, reused: one costs
-// more to make than a message costs to parse.
-var rfc3164Machines = sync.Pool{New: func() any {
-	return rfc3164.NewMachine(
-		rfc3164.WithBestEffort(),
-		rfc3164.WithRFC3339(),
-		rfc3164.WithSecondFractions(),
-		rfc3164.WithLenientDay(),
-		rfc3164.WithEmbeddedNewlines(),
-	)
-}}
-
-func syslog3164(s string, priLen int, opts SyslogOptions, out *SyslogMessage) error {
-	machine := rfc3164Machines.Get().(syslog.Machine)
-	msg, err := machine.Parse([]byte(s))
-	rfc3164Machines.Put(machine)
-	if m, ok := msg.(*rfc3164.SyslogMessage); ok && m != nil {
-		if m.Timestamp != nil {
-			out.Timestamp = syslogStamp(*m.Timestamp, opts).UTC()
-		}
-		out.Hostname = orEmpty(m.Hostname)
-		out.Appname = orEmpty(m.Appname)
-		out.ProcID = orEmpty(m.ProcID)
-		out.Message = orEmpty(m.Message)
-	}
-	if err == nil {
-		return nil
-	}
-	if out.Message == "" && priLen < len(s) {
-		out.Message = s[priLen:]
-	}
-	if out.Timestamp.IsZero() {
-		return fmt.Errorf("syslog: %w: no timestamp at byte %d after <PRI>: want RFC 3164 \"Mmm dd hh:mm:ss host tag[pid]: message\" or an RFC 3339 timestamp, found %q",
-			ErrPartial, priLen, truncate(s[priLen:], 20))
-	}
-	return fmt.Errorf("syslog: %w: RFC 3164 header: %v (want <PRI>Mmm dd hh:mm:ss host tag[pid]: message)", ErrPartial, err)
-}
-
-// syslogStamp gives an RFC 3164 "Mmm dd hh:mm:ss" timestamp, which the
-// machine returns in year 0 UTC, its year and zone. RFC 3339 timestamps
-// (a year other than 0) are returned unchanged.
+// syslogStamp gives an RFC 3164 "Mmm dd hh:mm:ss" timestamp, read as
+// year 0 UTC, its year and zone. RFC 3339 timestamps (a year other than 0)
+// are returned unchanged.
 func syslogStamp(t time.Time, opts SyslogOptions) time.Time {
 	if t.Year() != 0 {
 		return t
@@ -254,11 +210,4 @@ func inferYear(t time.Time, loc *time.Location, now time.Time) time.Time {
 		return time.Date(now.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 	}
 	return best
-}
-
-func orEmpty(v *string) string {
-	if v == nil || *v == "-" {
-		return ""
-	}
-	return *v
 }
