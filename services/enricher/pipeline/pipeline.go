@@ -30,7 +30,8 @@ const (
 // stage: a parsing stage adds TagParseFailure and its own
 // _<parser>parsefailure (_grokparsefailure, _jsonparsefailure,
 // _logfmtparsefailure, _regexparsefailure, _syslogparsefailure,
-// _csvparsefailure, _kvparsefailure, as Logstash names them), a timestamp
+// _csvparsefailure, _kvparsefailure, as Logstash names them;
+// _accesslogparsefailure), a timestamp
 // stage TagTimestampFailure, any other TagStageFailure.
 const (
 	TagParseFailure     = "_parsefailure"
@@ -50,6 +51,8 @@ func failureTags(kind string) []string {
 		return []string{TagParseFailure, "_" + strings.TrimPrefix(kind, "parse_") + "parsefailure"}
 	case "grok", "regex", "syslog", "csv", "kv":
 		return []string{TagParseFailure, "_" + kind + "parsefailure"}
+	case "access_log":
+		return []string{TagParseFailure, "_accesslogparsefailure"}
 	case "timestamp":
 		return []string{TagTimestampFailure}
 	}
@@ -92,7 +95,12 @@ var ErrDropped = errDropped
 
 // keptError is a stage's failure that keeps the event whatever on_error
 // says (a timestamp stage with on_invalid: keep): recorded, never fatal.
-type keptError struct{ error }
+// Tags, when set, replace the stage's failure tags (a parsing stage that
+// read its line but not a plausible time tags _timestampfailure).
+type keptError struct {
+	error
+	tags []string
+}
 
 func (e keptError) Unwrap() error { return e.error }
 
@@ -130,7 +138,7 @@ func (p *Pipeline) Run(ev *event.Event) (kept int, err error) {
 			}
 			var ke keptError
 			if errors.As(err, &ke) {
-				p.record(ev, st, ke.error)
+				p.record(ev, cmpOr(ke.tags, st.tags), st.name, ke.error)
 				kept++
 				continue
 			}
@@ -147,22 +155,30 @@ func (p *Pipeline) Run(ev *event.Event) (kept int, err error) {
 // event and returns nil, dlq returns the *StageError.
 func (p *Pipeline) fail(ev *event.Event, st *stage, err error) error {
 	if st.onError == OnErrorKeep {
-		p.record(ev, st, err)
+		p.record(ev, st.tags, st.name, err)
 		return nil
 	}
 	return &StageError{Pipeline: p.Name, Stage: st.name, Err: err}
 }
 
-// record tags the event with the stage's failure tags and, unless an
+// record tags the event with a stage's failure tags and, unless an
 // earlier stage failed already (the first failure is usually the cause of
 // the rest), sets its Error.
-func (p *Pipeline) record(ev *event.Event, st *stage, err error) {
-	for _, t := range st.tags {
+func (p *Pipeline) record(ev *event.Event, tags []string, stage string, err error) {
+	for _, t := range tags {
 		ev.AddTag(t)
 	}
 	if ev.Error == nil {
-		ev.Error = &event.Failure{Stage: p.Name + "/" + st.name, Message: truncate(err.Error(), MaxErrorMessage)}
+		ev.Error = &event.Failure{Stage: p.Name + "/" + stage, Message: truncate(err.Error(), MaxErrorMessage)}
 	}
+}
+
+// cmpOr returns a, or b when a is empty.
+func cmpOr(a, b []string) []string {
+	if len(a) == 0 {
+		return b
+	}
+	return a
 }
 
 // truncate cuts s to at most n bytes on a character boundary, marking the
