@@ -96,7 +96,12 @@ type Config struct {
 	Archive ArchiveConfig `yaml:"archive"`
 	// DLQMaxAge is how long dead letters are kept.
 	DLQMaxAge time.Duration `yaml:"dlq_max_age"`
-	// Duplicates is the Nats-Msg-Id de-duplication window.
+	// Duplicates is the Nats-Msg-Id de-duplication window: a publish whose
+	// id a stream stored within it is dropped as a duplicate. The server
+	// keeps every id of the window in memory (about 150 bytes each, per
+	// stream), so a long window costs memory in proportion to the event
+	// rate. A retry after the window is still stored once where it counts:
+	// the indexer writes each id once (op_type=create).
 	Duplicates time.Duration `yaml:"duplicates_window"`
 	// Replicas is the stream replica count (1 for a single server, 3 in a
 	// production cluster).
@@ -138,7 +143,7 @@ func Defaults() Config {
 	return Config{
 		RawMaxBytes: 10 << 30, EnrichedMaxBytes: 10 << 30,
 		Archive:   ArchiveConfig{Enabled: true, MaxBytes: 10 << 30, MaxAge: 7 * 24 * time.Hour},
-		DLQMaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute, Replicas: 1,
+		DLQMaxAge: 30 * 24 * time.Hour, Duplicates: 30 * time.Second, Replicas: 1,
 		MaxMsgBytes: 8 << 20,
 		Consumers: []ConsumerRef{
 			{Stream: RawStream, Durable: "enricher"},
