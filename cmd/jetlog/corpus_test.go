@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
 	"github.com/jetlog/jetlog/libs/dlq"
-	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 )
@@ -53,6 +52,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	cfg.NATS.Server.StoreDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
+	app.Notifier(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Enabled = false
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = pipelines
@@ -61,14 +61,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = cl.IndexTemplate.Delete(context.Background(), opensearchapi.IndexTemplateDeleteReq{IndexTemplate: prefix})
 	})
-	a, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	a := hosttest.Start(t, cfg)
 	gw := "http://" + app.GatewayOf(a).HTTPAddr()
 	post := func(path, ctype, body string) int {
 		t.Helper()

@@ -5,6 +5,8 @@
 //	jetlog publish -subject logs.raw.demo [message]...        publish raw events
 //	jetlog pipeline check|test [dir|files]                    validate and unit-test pipelines
 //	jetlog dlq ls|show|redrive                                inspect and redrive dead letters
+//	jetlog silences add|ls|rm                                 silence alerts
+//	jetlog notifications ls                                   the delivery log of notifications
 //	jetlog version
 package main
 
@@ -26,10 +28,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "run the pipeline: NATS (embedded by default), enricher, indexer", runCmd},
+		{"run", "run the pipeline: NATS (embedded by default), gateway, enricher, indexer, notifier", runCmd},
 		{"publish", "publish raw log lines to a subject with JetStream acknowledgements", publishCmd},
 		{"pipeline", "check pipeline files and run their tests (jetlog pipeline test)", pipelineCmd},
 		{"dlq", "list, show and redrive dead letters", dlqCmd},
+		{"silences", "add, list and expire alert silences", silencesCmd},
+		{"notifications", "list the delivery log of notifications", notificationsCmd},
 		{"version", "print the version", func(_ []string, _ io.Reader, out, _ io.Writer) int {
 			fmt.Fprintln(out, "jetlog", version)
 			return 0
@@ -58,7 +62,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: jetlog <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'jetlog <command> -h' for a command's flags.")
 }

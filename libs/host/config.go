@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,8 @@ type Keys struct {
 	Log logging.Config `yaml:"log"`
 	// ShutdownTimeout bounds the drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Runtime tunes the Go runtime's memory and garbage collection.
+	Runtime Runtime `yaml:"runtime"`
 	// Components chooses which of the program's components this process
 	// runs; empty runs all of them. The -only flag sets it.
 	Components []string `yaml:"components"`
@@ -59,6 +62,50 @@ type NATS struct {
 	Server natsserver.Config `yaml:"server"`
 	// The client connection, used when Embedded is false.
 	natsclient.Config `yaml:",inline"`
+}
+
+// Runtime tunes the Go garbage collector, which otherwise runs whenever the
+// heap doubles: under load that is many times a second and a large share of
+// the CPU. With a memory limit the collector can be told to run less often
+// (a higher gc_percent, or -1 to let the limit alone decide), trading memory
+// the process may use for CPU. Either value 0 keeps the Go default (or the
+// GOMEMLIMIT / GOGC environment variables).
+type Runtime struct {
+	// MemoryLimitBytes is the runtime's soft memory limit (GOMEMLIMIT).
+	MemoryLimitBytes int64 `yaml:"memory_limit_bytes"`
+	// GCPercent is GOGC: collect when the heap grew by this percentage
+	// since the last collection; -1 turns that off, leaving the memory
+	// limit to trigger collections (then memory_limit_bytes is required).
+	GCPercent int `yaml:"gc_percent"`
+}
+
+// Validate checks the settings.
+func (r *Runtime) Validate() error {
+	var errs config.Errors
+	if r.MemoryLimitBytes < 0 || (r.MemoryLimitBytes > 0 && r.MemoryLimitBytes < 32<<20) {
+		errs.Addf("memory_limit_bytes", "%d: use 0 (no limit) or at least 32 MiB", r.MemoryLimitBytes)
+	}
+	if r.GCPercent < -1 {
+		errs.Addf("gc_percent", "%d: use -1 (off), 0 (the default) or a percentage", r.GCPercent)
+	}
+	if r.GCPercent == -1 && r.MemoryLimitBytes == 0 {
+		errs.Addf("gc_percent", "-1 turns the collector off: set memory_limit_bytes too, or the heap grows without bound")
+	}
+	return errs.Err()
+}
+
+// apply sets the runtime's limits, and returns what it set for the log.
+func (r *Runtime) apply() []any {
+	var out []any
+	if r.MemoryLimitBytes > 0 {
+		debug.SetMemoryLimit(r.MemoryLimitBytes)
+		out = append(out, "memory_limit_bytes", r.MemoryLimitBytes)
+	}
+	if r.GCPercent != 0 {
+		debug.SetGCPercent(r.GCPercent)
+		out = append(out, "gc_percent", r.GCPercent)
+	}
+	return out
 }
 
 // Admin configures the admin endpoints.
@@ -271,6 +318,7 @@ func (c *Config) Validate() error {
 	}
 	errs.Check("streams", &c.Streams)
 	errs.Check("log", &c.Log)
+	errs.Check("runtime", &c.Runtime)
 	if c.Admin.Enabled && c.Admin.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			errs.Addf("admin.listen", "%q is not host:port (%v)", c.Admin.Listen, err)

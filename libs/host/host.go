@@ -153,6 +153,9 @@ func (h *Host) Start(ctx context.Context) (err error) {
 			_ = h.stopLocked(context.Background())
 		}
 	}()
+	if set := h.cfg.Runtime.apply(); len(set) > 0 {
+		h.log.Info("go runtime tuned", set...)
+	}
 	if err := h.connect(); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/jetlog/jetlog/libs/dlq"
 	"github.com/jetlog/jetlog/libs/event"
 	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
@@ -467,14 +467,7 @@ func TestALostPubAckIsRetriedNotWaitedOnForever(t *testing.T) {
 	if err := cfg.Load(config.Source{Set: []string{"nats.url=" + f.nats.URL, "admin.enabled=false"}}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := host.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Stop(context.Background()) })
+	h := hosttest.Start(t, cfg)
 	m := worker.NewMetrics(h.Registry())
 	f.publishEvents(t, 1)
 	testkit.Poll(t, time.Minute, func() (bool, string) {

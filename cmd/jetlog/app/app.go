@@ -1,6 +1,6 @@
 // Package app is jetlog's all-in-one program: the host (package host) with
-// every component of jetlog: the ingest gateway, the enricher, the archiver
-// and the indexer, with NATS in-process by default. `jetlog run` runs it; tests
+// every component of jetlog: the ingest gateway, the enricher, the archiver,
+// the indexer and the notifier, with NATS in-process by default. `jetlog run` runs it; tests
 // embed it.
 package app
 
@@ -12,12 +12,13 @@ import (
 	"github.com/jetlog/jetlog/services/enricher/enrich"
 	"github.com/jetlog/jetlog/services/gateway/gateway"
 	"github.com/jetlog/jetlog/services/indexer/index"
+	"github.com/jetlog/jetlog/services/notifier/notifier"
 )
 
 // Factories returns jetlog's components in the order of the configuration
 // file.
 func Factories() []component.Factory {
-	return []component.Factory{gateway.Component, enrich.Spec.Factory(), archive.Factory(), index.Spec.Factory()}
+	return []component.Factory{gateway.Component, enrich.Spec.Factory(), archive.Factory(), index.Spec.Factory(), notifier.Component}
 }
 
 // Options describe `jetlog run`: every component, NATS in-process.
@@ -47,3 +48,6 @@ func GatewayOf(h *host.Host) *gateway.Gateway {
 	g, _ := h.Component("gateway").(*gateway.Gateway)
 	return g
 }
+
+// Notifier returns the notifier's section.
+func Notifier(c *host.Config) *notifier.Config { return host.SectionOf[notifier.Config](c, "notifier") }

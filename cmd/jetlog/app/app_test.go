@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/jetlog/jetlog/cmd/jetlog/app"
 	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 )
 
@@ -31,6 +31,7 @@ func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Listen = "127.0.0.1:0"
+	app.Notifier(cfg).HTTP.Listen = "127.0.0.1:0"
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = "../../../pipelines"
 	prefix := testkit.IndexName(t, cl)
@@ -42,18 +43,7 @@ func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 }
 
 // start runs a host on cfg until the test ends.
-func start(t *testing.T, cfg *host.Config) *host.Host {
-	t.Helper()
-	h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Stop(context.Background()) })
-	return h
-}
+func start(t *testing.T, cfg *host.Config) *host.Host { return hosttest.Start(t, cfg) }
 
 // startApp runs the all-in-one process on free ports with its own NATS
 // store and index prefix.
@@ -236,12 +226,12 @@ func TestGatewayEventsAreSearchableExactlyOnce(t *testing.T) {
 			after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
 		}
 	}
-	testkit.Poll(t, 3*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		c, err := cl.Indices.Count(context.Background(), &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}})
 		if err != nil {
-			return false, err.Error()
+			return false, -1, err.Error()
 		}
-		return c.Count >= total, fmt.Sprintf("%d of %d indexed", c.Count, total)
+		return c.Count >= total, int64(c.Count), fmt.Sprintf("%d of %d indexed", c.Count, total)
 	})
 	got := indexed()
 	for id := range first {

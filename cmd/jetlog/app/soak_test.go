@@ -114,9 +114,9 @@ func TestSoakThreeTimesTheStreamBounds(t *testing.T) {
 	for i := 0; i < total; i += per {
 		s.send(t, batch(i, i+per, size))
 	}
-	testkit.Poll(t, 10*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		n := countDocs(t, cl, prefix)
-		return n >= total, fmt.Sprintf("%d of %d indexed (%d refusals so far)", n, total, s.refusals.Load())
+		return n >= total, int64(n), fmt.Sprintf("%d of %d indexed (%d refusals so far)", n, total, s.refusals.Load())
 	})
 	waitDrained(t, h)
 	if n := countDocs(t, cl, prefix); n != total {
@@ -202,9 +202,9 @@ func TestAFullBacklogIsBackPressureAndDrainsWithNothingLost(t *testing.T) {
 	back := testConfigFor(t, cfg, front)
 	start(t, back)
 	<-sent
-	testkit.Poll(t, 10*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		n := countDocs(t, cl, prefix)
-		return n >= total, fmt.Sprintf("%d of %d indexed", n, total)
+		return n >= total, int64(n), fmt.Sprintf("%d of %d indexed", n, total)
 	})
 	waitDrained(t, front)
 	if n := countDocs(t, cl, prefix); n != total {

@@ -20,6 +20,7 @@ import (
 	"github.com/jetlog/jetlog/libs/component"
 	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 )
@@ -81,14 +82,7 @@ func Run(t *testing.T, c Case) {
 			"opensearch.urls=[" + testkit.OpenSearchURL() + "]"}}); err != nil {
 			t.Fatal(err)
 		}
-		h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = h.Stop(context.Background()) })
+		h := hosttest.Start(t, cfg)
 		testkit.Poll(t, time.Minute, func() (bool, string) {
 			resp, err := http.Get("http://" + h.AdminAddr() + "/readyz/" + name)
 			if err != nil {

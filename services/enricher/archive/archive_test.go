@@ -3,8 +3,6 @@ package archive_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/jetlog/jetlog/libs/component/componenttest"
 	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/host"
+	"github.com/jetlog/jetlog/libs/host/hosttest"
 	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/services/enricher/archive"
@@ -29,15 +28,7 @@ func run(t *testing.T, n *testkit.NATS, fs []component.Factory, sets ...string) 
 	if err := cfg.Load(config.Source{Set: sets}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Stop(context.Background()) })
-	return h
+	return hosttest.Start(t, cfg)
 }
 
 func info(t *testing.T, n *testkit.NATS, stream string) *jetstream.StreamInfo {

@@ -38,12 +38,13 @@ import (
 type Limits struct {
 	// MaxDepth is the deepest JSON nesting accepted.
 	MaxDepth int `yaml:"max_depth"`
-	// MaxRecords is the most records one message may carry.
+	// MaxRecords is the most records one message may carry (Fluent Bit's
+	// nats output sends a whole chunk, about 2 MB, as one message).
 	MaxRecords int `yaml:"max_records"`
 }
 
 // DefaultLimits are generous for real logs and stop pathological input.
-func DefaultLimits() Limits { return Limits{MaxDepth: 64, MaxRecords: 10000} }
+func DefaultLimits() Limits { return Limits{MaxDepth: 64, MaxRecords: 100000} }
 
 // Message is what Decode needs of a raw message.
 type Message struct {

@@ -2,6 +2,7 @@ package raw
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,32 @@ func check(t *testing.T, data []byte, evs []*event.Event) {
 		if _, err := ev.Marshal(); err != nil {
 			t.Fatalf("decoded event cannot be encoded: %v", err)
 		}
+	}
+}
+
+// TestAFullFluentBitChunkOfShortLinesDecodes: Fluent Bit's nats output sends
+// a whole chunk (about 2 MB) as one message; of short lines that is some
+// 29 000 records, which the default limits must take, or every such
+// message is dead-lettered.
+func TestAFullFluentBitChunkOfShortLinesDecodes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	const n = 29000
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `[1795575198.%06d,{"log":"GET /health %05d ok"}]`, i, i)
+	}
+	b.WriteString("]")
+	if b.Len() > 2<<20 {
+		t.Fatalf("test message is %d bytes, more than a Fluent Bit chunk", b.Len())
+	}
+	evs, err := Decode(Message{Subject: "logs.raw.short", Data: []byte(b.String()), Time: stored}, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != n {
+		t.Errorf("%d events, want %d", len(evs), n)
 	}
 }

@@ -162,7 +162,7 @@ func TestModes(t *testing.T) {
 				if !ev.Timestamp.Equal(tc.times(i)) {
 					t.Errorf("record %d: timestamp %v, want %v", i, ev.Timestamp, tc.times(i))
 				}
-				if ev.Source != tc.name || ev.Attributes["n"] != float64(i) || fmt.Sprint(ev.Attributes["nested"]) != "map[k:[a true]]" {
+				if ev.Source != tc.name || ev.Attributes["n"] != int64(i) || fmt.Sprint(ev.Attributes["nested"]) != "map[k:[a true]]" {
 					t.Errorf("record %d: %+v", i, ev)
 				}
 			}
@@ -442,8 +442,8 @@ func TestMalformedMessages(t *testing.T) {
 		{name: "nested_10000", send: mp(t, []any{"deep", []any{[]any{1764064800, nested(10000)}}, map[string]any{"chunk": "c-deep"}}), reason: "nests deeper than 1016 levels"},
 		{name: "flood_0x91", send: bytes.Repeat([]byte{0x91}, 10<<20), reason: "nests deeper than 1016 levels"},
 		{name: "claims_100MB", send: []byte{0x93, 0xa3, 'b', 'i', 'g', 0xc6, 0x06, 0x40, 0x00, 0x00, 'x'}, reason: "message larger than 16.0 MiB"},
-		{name: "too_many_entries", send: mp(t, []any{"many", manyEntries(lim.MaxBatchRecords + 1), map[string]any{"chunk": "c-many"}}), reason: "10001 entries in one message, limit 10000"},
-		{name: "too_many_packed_entries", send: mp(t, []any{"many", packed(t, manyEntries(lim.MaxBatchRecords+1)...), map[string]any{"chunk": "c-many"}}), reason: "more than 10000 entries"},
+		{name: "too_many_entries", send: mp(t, []any{"many", manyEntries(lim.MaxBatchRecords + 1), map[string]any{"chunk": "c-many"}}), reason: fmt.Sprintf("%d entries in one message, limit %d", lim.MaxBatchRecords+1, lim.MaxBatchRecords)},
+		{name: "too_many_packed_entries", send: mp(t, []any{"many", packed(t, manyEntries(lim.MaxBatchRecords+1)...), map[string]any{"chunk": "c-many"}}), reason: fmt.Sprintf("more than %d entries", lim.MaxBatchRecords)},
 		{name: "not_an_array", send: mp(t, map[string]any{"tag": "x"}), reason: "message is a msgpack map"},
 		{name: "reserved_byte", send: []byte{0x93, 0xa1, 'x', 0xc1}, reason: "reserved byte 0xc1"},
 		{name: "tag_not_string", send: mp(t, []any{42, 1764064800, map[string]any{}}), reason: "tag is a msgpack int"},
@@ -477,4 +477,28 @@ func TestMalformedMessages(t *testing.T) {
 	c.send(mp(t, []any{"after", 1764064800, map[string]any{"message": "still here"}, map[string]any{"chunk": "c-after"}}))
 	c.expectAck("c-after")
 	e.events(t, "after", 1)
+}
+
+// TestAFullChunkOfShortLinesIsAccepted: Fluent Bit's chunks are about 2 MB,
+// whatever the line length, so a chunk of short lines (45 bytes) holds some
+// 29 000 records. With the default limits the gateway must take it:
+// refused, Fluent Bit resends it forever and the pipeline stalls.
+func TestAFullChunkOfShortLinesIsAccepted(t *testing.T) {
+	const n = 29000
+	e := newEnv(t, nil, nil)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	entries := make([]any, n)
+	for i := range entries {
+		entries[i] = []any{et(t0.Add(time.Duration(i) * time.Microsecond)), map[string]any{"log": fmt.Sprintf("GET /health %05d ok", i)}}
+	}
+	chunk := packed(t, entries...)
+	if len(chunk) > 2<<20 {
+		t.Fatalf("test chunk is %d bytes, more than Fluent Bit's", len(chunk))
+	}
+	c := dial(t, e.srv.Addr())
+	c.send(mp(t, []any{"short.lines", chunk, map[string]any{"chunk": "c-short", "size": n}}))
+	c.expectAck("c-short")
+	if got := len(e.events(t, "short.lines", n)); got != n {
+		t.Errorf("%d events stored, want %d", got, n)
+	}
 }

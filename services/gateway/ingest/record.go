@@ -84,7 +84,10 @@ type Limits struct {
 	MaxDepth int `yaml:"max_depth"`
 	// MaxFields bounds the keys of a record, counted at every level.
 	MaxFields int `yaml:"max_fields"`
-	// MaxBatchRecords bounds the records of one request or chunk.
+	// MaxBatchRecords bounds the records of one request or chunk. Fluent
+	// Bit's chunks are about 2 MB whatever the line length, so the default
+	// (100 000) takes a chunk of 20-byte lines; max_request_bytes bounds the
+	// memory.
 	MaxBatchRecords int `yaml:"max_batch_records"`
 	// MaxRequestBytes bounds one request body or forward chunk.
 	MaxRequestBytes int `yaml:"max_request_bytes"`
@@ -92,7 +95,7 @@ type Limits struct {
 
 // DefaultLimits suit real logs.
 func DefaultLimits() Limits {
-	return Limits{MaxRecordBytes: 1 << 20, MaxDepth: 32, MaxFields: 1000, MaxBatchRecords: 10000, MaxRequestBytes: 16 << 20}
+	return Limits{MaxRecordBytes: 1 << 20, MaxDepth: 32, MaxFields: 1000, MaxBatchRecords: 100000, MaxRequestBytes: 16 << 20}
 }
 
 // Validate checks the limits.

@@ -1,0 +1,26 @@
+// Package hosttest runs a jetlog host inside a test.
+package hosttest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/jetlog/jetlog/libs/host"
+)
+
+// Start builds and starts a host on cfg, failing the test if it cannot,
+// and stops it when the test ends. Its logs are discarded.
+func Start(t testing.TB, cfg *host.Config) *host.Host {
+	t.Helper()
+	h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Stop(context.Background()) })
+	return h
+}
