@@ -117,7 +117,7 @@ enricher:
 	published := uint64(0)
 	publish := func(wantCode int, args ...string) string {
 		t.Helper()
-		code, out, errOut := jetlog(append(append([]string{"publish", "-subject", "logs.raw.cfg"}, args...), "hello")...)
+		code, out, errOut := run(t, append(append([]string{"publish", "-subject", "logs.raw.cfg"}, args...), "hello")...)
 		if code != wantCode {
 			t.Fatalf("publish %v: exit %d, want %d\n%s%s", args, code, wantCode, out, errOut)
 		}
@@ -128,7 +128,7 @@ enricher:
 	}
 
 	publish(0, "-config", file)
-	if code, out, errOut := jetlog("dlq", "ls", "-config", file); code != 0 {
+	if code, out, errOut := run(t, "dlq", "ls", "-config", file); code != 0 {
 		t.Fatalf("dlq ls -config: exit %d\n%s%s", code, out, errOut)
 	}
 	if out := publish(1, "-config", file, "-set", "nats.password=wrong"); !strings.Contains(out, "Authorization Violation") {
@@ -153,7 +153,7 @@ enricher:
 		if out := publish(0); !strings.Contains(out, "JETLOG_PORT") {
 			t.Errorf("no warning about JETLOG_PORT: %q", out)
 		}
-		if code, out, errOut := jetlog("dlq", "purge", "-yes"); code != 0 || !strings.Contains(out, "no dead letters") {
+		if code, out, errOut := run(t, "dlq", "purge", "-yes"); code != 0 || !strings.Contains(out, "no dead letters") {
 			t.Errorf("dlq purge from the environment: exit %d\n%s%s", code, out, errOut)
 		}
 		t.Setenv("JETLOG_NATS__PASSWORD", "wrong")
@@ -168,20 +168,21 @@ enricher:
 		"unknown key":     "nats: {embedded: false, url: " + sn.url + ", usr: ops}\n",
 		"no url":          "nats: {embedded: false, url: \"\"}\n",
 	} {
-		if code, out, errOut := jetlog("dlq", "ls", "-config", writeConfig(t, body)); code != 2 || !strings.Contains(errOut, "jetlog.yaml:1") {
+		if code, out, errOut := run(t, "dlq", "ls", "-config", writeConfig(t, body)); code != 2 || !strings.Contains(errOut, "jetlog.yaml:1") {
 			t.Errorf("%s: exit %d, want 2 with the file and line\n%s%s", name, code, out, errOut)
 		}
 	}
 }
 
 // With nats.embedded (jetlog run's default) a client starts no server: it
-// connects to the address the embedded server listens on.
+// connects to the address the embedded server listens on. Every operator
+// command reads the configuration the same way.
 func TestClientCommandsReachTheEmbeddedServer(t *testing.T) {
 	n := testkit.StartNATS(t)
 	listen := strings.TrimPrefix(n.URL, "nats://")
 	store := filepath.Join(t.TempDir(), "never")
 	file := writeConfig(t, "nats:\n  embedded: true\n  server:\n    listen: "+listen+"\n    store_dir: "+store+"\n")
-	if code, out, errOut := jetlog("publish", "-config", file, "-subject", "logs.raw.embedded", "a", "b"); code != 0 || !strings.Contains(out, "published 2 of 2") {
+	if code, out, errOut := run(t, "publish", "-config", file, "-subject", "logs.raw.embedded", "a", "b"); code != 0 || !strings.Contains(out, "published 2 of 2") {
 		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
 	}
 	if got := n.StreamMsgs(topology.RawStream); got != 2 {
@@ -190,11 +191,16 @@ func TestClientCommandsReachTheEmbeddedServer(t *testing.T) {
 	if _, err := os.Stat(store); !os.IsNotExist(err) {
 		t.Errorf("the client made the embedded store %s (%v): it started a server", store, err)
 	}
-	if code, _, errOut := jetlog("dlq", "ls", "-config", file, "-check-config"); code != 0 || !strings.Contains(errOut, "NATS at "+n.URL) {
+	for _, cmd := range [][]string{{"dlq", "ls"}, {"silences", "ls"}, {"notifications", "ls"}} {
+		if code, out, errOut := run(t, append(cmd, "-config", file)...); code != 0 {
+			t.Errorf("%v -config: exit %d\n%s%s", cmd, code, out, errOut)
+		}
+	}
+	if code, _, errOut := run(t, "dlq", "ls", "-config", file, "-check-config"); code != 0 || !strings.Contains(errOut, "NATS at "+n.URL) {
 		t.Errorf("-check-config: exit %d: %s", code, errOut)
 	}
 	random := writeConfig(t, "nats:\n  server:\n    listen: 127.0.0.1:0\n")
-	if code, _, errOut := jetlog("dlq", "ls", "-config", random); code != 2 || !strings.Contains(errOut, "nats.server.listen") || !strings.Contains(errOut, "-nats") {
+	if code, _, errOut := run(t, "dlq", "ls", "-config", random); code != 2 || !strings.Contains(errOut, "nats.server.listen") || !strings.Contains(errOut, "-nats") {
 		t.Errorf("a random embedded port: exit %d: %s", code, errOut)
 	}
 }

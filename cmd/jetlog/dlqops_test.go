@@ -43,18 +43,11 @@ func fillDLQ(t *testing.T, n *testkit.NATS, stage, reason, source string, first,
 	}
 }
 
-// jetlog runs the command line args and returns its exit code and output.
-func jetlog(args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = dispatch(args, nil, &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
 // listedJSON runs jetlog dlq ls -json and returns the dead letters listed
 // and what it said on stderr.
 func listedJSON(t *testing.T, url string, args ...string) ([]listed, string) {
 	t.Helper()
-	code, out, errOut := jetlog(append([]string{"dlq", "ls", "-nats", url, "-json", "-limit", "0"}, args...)...)
+	code, out, errOut := run(t, append([]string{"dlq", "ls", "-nats", url, "-json", "-limit", "0"}, args...)...)
 	if code != 0 {
 		t.Fatalf("dlq ls %v: exit %d\n%s%s", args, code, out, errOut)
 	}
@@ -136,13 +129,13 @@ func TestDLQListStartsWhereAsked(t *testing.T) {
 	if r := rows[0]; r.Stage != "indexer" || r.Reason != "mapper 16" || r.Subject != "logs.raw.web" || r.Stream != topology.RawStream || r.Sequence != 16 || r.Bytes != len("line 16") {
 		t.Errorf("first row %+v", r)
 	}
-	code, out, errOut := jetlog("dlq", "ls", "-nats", n.URL, "-limit", "3")
+	code, out, errOut := run(t, "dlq", "ls", "-nats", n.URL, "-limit", "3")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[0], "SEQ") ||
 		!strings.Contains(lines[3], "old 3") || !strings.Contains(errOut, "stopped at -limit 3") {
 		t.Errorf("dlq ls -limit 3: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, bad := range [][]string{{"-since", "yesterday"}, {"-since", "-1h"}, {"-since", "1h", "-seq", "3"}, {"-stage", "a b"}} {
-		if code, _, errOut := jetlog(append([]string{"dlq", "ls", "-nats", n.URL}, bad...)...); code != 2 {
+		if code, _, errOut := run(t, append([]string{"dlq", "ls", "-nats", n.URL}, bad...)...); code != 2 {
 			t.Errorf("dlq ls %v: exit %d, want 2 (%s)", bad, code, errOut)
 		}
 	}
@@ -317,19 +310,19 @@ func TestDLQRedriveAWindowAtATime(t *testing.T) {
 	if left := dlqSeqs(t, n.JS); len(left) != 3 {
 		t.Errorf("the DLQ holds %d dead letters, want the 3 of the indexer", len(left))
 	}
-	if code, out, errOut := jetlog("dlq", "redrive", "-nats", n.URL, "-stage", "enricher"); code != 0 || !strings.Contains(out, "redrove 0 dead letter(s)") {
+	if code, out, errOut := run(t, "dlq", "redrive", "-nats", n.URL, "-stage", "enricher"); code != 0 || !strings.Contains(out, "redrove 0 dead letter(s)") {
 		t.Errorf("second redrive: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// -keep leaves them; the redrive is idempotent, so nothing doubles.
 	fillDLQ(t, n, "enricher", "keep", "kept", 5000, 3)
-	if code, out, errOut := jetlog("dlq", "redrive", "-nats", n.URL, "-reason", "keep", "-keep", "-window", "2"); code != 0 || !strings.Contains(out, "redrove 3") {
+	if code, out, errOut := run(t, "dlq", "redrive", "-nats", n.URL, "-reason", "keep", "-keep", "-window", "2"); code != 0 || !strings.Contains(out, "redrove 3") {
 		t.Errorf("redrive -keep: exit %d\n%s%s", code, out, errOut)
 	}
 	if left := dlqSeqs(t, n.JS); len(left) != 6 {
 		t.Errorf("after -keep the DLQ holds %d, want 6", len(left))
 	}
-	if code, _, errOut := jetlog("dlq", "redrive", "-nats", n.URL, "-window", "0"); code != 2 {
+	if code, _, errOut := run(t, "dlq", "redrive", "-nats", n.URL, "-window", "0"); code != 2 {
 		t.Errorf("-window 0: exit %d (%s)", code, errOut)
 	}
 }
@@ -342,9 +335,9 @@ func TestDLQRemoveAndPurge(t *testing.T) {
 	fillDLQ(t, n, "enricher", "grok", "web", 1, 5)      // 1..5
 	fillDLQ(t, n, "indexer", "mapper", "web", 6, 5)     // 6..10
 	fillDLQ(t, n, "gateway", "too large", "web", 11, 2) // 11..12
-	run := func(wantCode int, args ...string) string {
+	dlqRun := func(wantCode int, args ...string) string {
 		t.Helper()
-		code, out, errOut := jetlog(append([]string{"dlq"}, args...)...)
+		code, out, errOut := run(t, append([]string{"dlq"}, args...)...)
 		if code != wantCode {
 			t.Fatalf("dlq %v: exit %d, want %d\n%s%s", args, code, wantCode, out, errOut)
 		}
@@ -352,33 +345,33 @@ func TestDLQRemoveAndPurge(t *testing.T) {
 	}
 	seqs := func() string { return fmt.Sprint(dlqSeqs(t, n.JS)) }
 
-	run(0, "rm", "-nats", n.URL, "2", "3")
+	dlqRun(0, "rm", "-nats", n.URL, "2", "3")
 	if got := seqs(); got != "[1 4 5 6 7 8 9 10 11 12]" {
 		t.Fatalf("after rm 2 3: %s", got)
 	}
-	if out := run(0, "rm", "-nats", n.URL, "-stage", "indexer", "4", "7"); !strings.Contains(out, "keep 4: the filters do not select it") {
+	if out := dlqRun(0, "rm", "-nats", n.URL, "-stage", "indexer", "4", "7"); !strings.Contains(out, "keep 4: the filters do not select it") {
 		t.Errorf("rm -stage indexer 4 7 said %q", out)
 	}
-	if out := run(0, "rm", "-nats", n.URL, "-reason", "mapper", "-seq", "9", "-dry-run"); strings.Count(out, "(indexer, permanent): mapper") != 2 || seqs() != "[1 4 5 6 8 9 10 11 12]" {
+	if out := dlqRun(0, "rm", "-nats", n.URL, "-reason", "mapper", "-seq", "9", "-dry-run"); strings.Count(out, "(indexer, permanent): mapper") != 2 || seqs() != "[1 4 5 6 8 9 10 11 12]" {
 		t.Errorf("rm -dry-run removed something, or listed: %q; left %s", out, seqs())
 	}
-	run(0, "rm", "-nats", n.URL, "-reason", "mapper", "-seq", "9")
+	dlqRun(0, "rm", "-nats", n.URL, "-reason", "mapper", "-seq", "9")
 	if got := seqs(); got != "[1 4 5 6 8 11 12]" {
 		t.Fatalf("after rm -reason mapper -seq 9: %s", got)
 	}
-	run(1, "rm", "-nats", n.URL, "999")
-	run(2, "rm", "-nats", n.URL)
-	run(2, "rm", "-nats", n.URL, "x")
+	dlqRun(1, "rm", "-nats", n.URL, "999")
+	dlqRun(2, "rm", "-nats", n.URL)
+	dlqRun(2, "rm", "-nats", n.URL, "x")
 
 	// purge: without -yes and without a terminal to ask on, nothing happens.
-	if out := run(2, "purge", "-nats", n.URL, "-stage", "enricher"); !strings.Contains(out, "3 dead letter(s) on dlq.enricher") || !strings.Contains(out, "-yes") {
+	if out := dlqRun(2, "purge", "-nats", n.URL, "-stage", "enricher"); !strings.Contains(out, "3 dead letter(s) on dlq.enricher") || !strings.Contains(out, "-yes") {
 		t.Errorf("purge without -yes said %q", out)
 	}
-	run(0, "purge", "-nats", n.URL, "-stage", "enricher", "-dry-run")
+	dlqRun(0, "purge", "-nats", n.URL, "-stage", "enricher", "-dry-run")
 	if got := seqs(); got != "[1 4 5 6 8 11 12]" {
 		t.Fatalf("a purge without -yes or with -dry-run removed something: %s", got)
 	}
-	run(0, "purge", "-nats", n.URL, "-stage", "enricher", "-yes")
+	dlqRun(0, "purge", "-nats", n.URL, "-stage", "enricher", "-yes")
 	if got := seqs(); got != "[6 8 11 12]" {
 		t.Fatalf("after purge -stage enricher: %s", got)
 	}
@@ -397,7 +390,7 @@ func TestDLQRemoveAndPurge(t *testing.T) {
 	if got := n.StreamMsgs(topology.DLQStream); got != 0 {
 		t.Errorf("after purge: %d dead letters left", got)
 	}
-	if out := run(0, "purge", "-nats", n.URL, "-yes"); !strings.Contains(out, "no dead letters") {
+	if out := dlqRun(0, "purge", "-nats", n.URL, "-yes"); !strings.Contains(out, "no dead letters") {
 		t.Errorf("purge of an empty DLQ said %q", out)
 	}
 }
