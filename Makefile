@@ -6,7 +6,7 @@ MODULES := libs services/enricher services/indexer services/gateway services/not
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
-FUZZ_TIME ?= 5s
+FUZZ_TIME ?=
 BENCH_EVENTS ?= 200000
 BENCH_RECORDS ?= 500000
 
@@ -34,6 +34,7 @@ run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + th
 .PHONY: test
 test: deps opensearch-up vet ## run every module's tests (starts the local OpenSearch) and a short fuzz pass
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
+	@scripts/fuzz_test.sh
 	@$(MAKE) --no-print-directory fuzz
 	@echo "tests passed; the local OpenSearch is still running (make opensearch-down stops it)"
 
@@ -48,7 +49,7 @@ lint: vet ## go vet, plus staticcheck when it can be installed
 	else echo "staticcheck not installable here; go vet only"; fi
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZ_TIME (default 5s; make fuzz FUZZ_TIME=1m for longer)
+fuzz: ## run every fuzz target for its execution budget (scripts/fuzz-budgets.txt); FUZZ_TIME=2m or =500000x each for longer
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench

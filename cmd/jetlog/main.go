@@ -4,7 +4,7 @@
 //	jetlog run [-config jetlog.yaml] [-set path=value]...   run the pipeline
 //	jetlog publish -subject logs.raw.demo [message]...        publish raw events
 //	jetlog pipeline check|test [dir|files]                    validate and unit-test pipelines
-//	jetlog dlq ls|show|redrive                                inspect and redrive dead letters
+//	jetlog dlq ls|show|redrive|rm|purge                       inspect, redrive and remove dead letters
 //	jetlog silences add|ls|rm                                 silence alerts
 //	jetlog notifications ls                                   the delivery log of notifications
 //	jetlog version
@@ -31,7 +31,7 @@ func commands() []command {
 		{"run", "run the pipeline: NATS (embedded by default), gateway, enricher, indexer, notifier", runCmd},
 		{"publish", "publish raw log lines to a subject with JetStream acknowledgements", publishCmd},
 		{"pipeline", "check pipeline files and run their tests (jetlog pipeline test)", pipelineCmd},
-		{"dlq", "list, show and redrive dead letters", dlqCmd},
+		{"dlq", "list, show, redrive and remove dead letters", dlqCmd},
 		{"silences", "add, list and expire alert silences", silencesCmd},
 		{"notifications", "list the delivery log of notifications", notificationsCmd},
 		{"version", "print the version", func(_ []string, _ io.Reader, out, _ io.Writer) int {

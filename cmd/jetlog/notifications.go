@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetlog/jetlog/libs/topology"
@@ -28,7 +27,7 @@ deliver a notification, oldest first.`)
 	}
 	fs := flag.NewFlagSet("jetlog notifications ls", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", nats.DefaultURL, "NATS server URL")
+	conn := bindClientFlags(fs)
 	receiver := fs.String("receiver", "", "only this receiver")
 	outcome := fs.String("outcome", "", "only this outcome: delivered, retrying, failed")
 	id := fs.String("id", "", "only the attempts of this notification")
@@ -38,10 +37,13 @@ deliver a notification, oldest first.`)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	nc, js, err := connectJS(*url, "jetlog-notifications")
+	nc, js, done, err := conn.connect("notifications", stderr)
+	if done {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "jetlog notifications: %v\n", err)
-		return 1
+		return exitCode(err)
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -11,9 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/jetlog/jetlog/services/notifier/silence"
 )
 
@@ -22,20 +19,6 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-// connectJS connects to NATS for a subcommand.
-func connectJS(url, name string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url, nats.Name(name))
-	if err != nil {
-		return nil, nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
-}
 
 // silencesCmd adds, lists and expires silences.
 func silencesCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -54,7 +37,7 @@ func silencesCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("jetlog silences "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", nats.DefaultURL, "NATS server URL")
+	conn := bindClientFlags(fs)
 	var matchers multiFlag
 	fs.Var(&matchers, "matcher", "add: a label matcher (repeatable; matchers may also follow the flags)")
 	duration := fs.Duration("duration", time.Hour, "add: how long the silence lasts")
@@ -67,10 +50,13 @@ func silencesCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	nc, js, err := connectJS(*url, "jetlog-silences")
+	nc, js, done, err := conn.connect("silences", stderr)
+	if done {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "jetlog silences: %v\n", err)
-		return 1
+		return exitCode(err)
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -193,6 +193,74 @@ func (c *Config) Running() []component.Factory {
 // flags) and validates it, every error naming its key and, for the file, its
 // line.
 func (c *Config) Load(src config.Source) error {
+	if err := c.decode(src); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// LoadClient fills the configuration from src like Load, but validates only
+// the nats section: what a client of the deployment needs, such as jetlog's
+// operator commands (jetlog dlq, jetlog publish). They read the same file
+// and JETLOG_* variables as the services, so every key is still decoded
+// strictly (an unknown key or a wrong type is an error, with its line), but
+// the values of sections they do not use, a pipelines_dir that exists only
+// on the servers for one, are not checked.
+func (c *Config) LoadClient(src config.Source) error {
+	if err := c.decode(src); err != nil {
+		return err
+	}
+	var errs config.Errors
+	if c.NATS.Embedded {
+		if _, err := c.embeddedAddr(); err != nil {
+			errs.Addf("nats.server.listen", "%v", err)
+		}
+	} else {
+		errs.Check("nats", &c.NATS.Config)
+	}
+	return config.Locate(c.File, c.node, errs.Err())
+}
+
+// ClientNATS is the connection a client of this deployment opens. With
+// nats.embedded false it is the nats section as configured (URLs, creds,
+// nkey, user/password, token, TLS). With nats.embedded true, where a
+// jetlog run process serves NATS in-process, it is a plain connection to
+// that server's address, nats.server.listen (an unspecified host, 0.0.0.0
+// or ::, is reached on loopback): a client never starts a server of its own,
+// and the embedded server takes no credentials.
+func (c *Config) ClientNATS() (natsclient.Config, error) {
+	if !c.NATS.Embedded {
+		return c.NATS.Config, nil
+	}
+	addr, err := c.embeddedAddr()
+	if err != nil {
+		return natsclient.Config{}, fmt.Errorf("%w: nats.server.listen: %w", config.ErrInvalid, err)
+	}
+	return natsclient.Config{URL: "nats://" + addr}, nil
+}
+
+// embeddedAddr is the address a client reaches the embedded server at.
+func (c *Config) embeddedAddr() (string, error) {
+	listen := c.NATS.Server.Listen
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port (%v)", listen, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 {
+		return "", fmt.Errorf("%q has no fixed port for a client to connect to "+
+			"(give the server's URL with -nats or nats.url, with nats.embedded: false)", listen)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// decode fills the configuration from src without validating it.
+func (c *Config) decode(src config.Source) error {
 	root := c.root()
 	node, err := config.Decode(src, root.Addr().Interface())
 	if err != nil {
@@ -203,7 +271,7 @@ func (c *Config) Load(src config.Source) error {
 	for i, f := range c.factories {
 		reflect.ValueOf(c.sections[f.Info().Name]).Elem().Set(root.Field(i + 1))
 	}
-	return c.Validate()
+	return nil
 }
 
 // root builds a struct type at run time with the host's keys inline and one
