@@ -175,6 +175,23 @@ func (e *Engine) Dirty() (changed map[string]*Key, deleted []string) {
 	return changed, deleted
 }
 
+// Touch marks a key changed again, so the next Dirty returns it (its
+// write failed).
+func (e *Engine) Touch(id string) {
+	if e.keys[id] != nil {
+		e.dirty[id] = true
+	}
+}
+
+// Forget marks keys deleted again (their deletion failed).
+func (e *Engine) Forget(ids []string) {
+	for _, id := range ids {
+		if e.keys[id] == nil {
+			e.gone[id] = true
+		}
+	}
+}
+
 // Key returns the state of a key, or nil.
 func (e *Engine) Key(id string) *Key { return e.keys[id] }
 

@@ -51,7 +51,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-
 // GroupOf returns the values of the rule's group_by fields in ev, keyed by
 // their paths; a missing field counts as "".
 func (r *Rule) GroupOf(ev *event.Event) map[string]string {

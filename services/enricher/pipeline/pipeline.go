@@ -200,5 +200,3 @@ func (m *matcher) matches(ev *event.Event) bool {
 }
 
 func (m *matcher) isDefault() bool { return len(m.sources) == 0 && m.when == nil }
-
-
