@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog loadtest examples
+MODULES := libs services/enricher services/indexer services/gateway services/alerter cmd/jetlog loadtest examples
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
@@ -25,6 +25,7 @@ build: ## build every binary into build/bin
 	go build -o $(BIN)/enricher ./services/enricher
 	go build -o $(BIN)/indexer ./services/indexer
 	go build -o $(BIN)/gateway ./services/gateway
+	go build -o $(BIN)/alerter ./services/alerter
 
 .PHONY: run
 run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + the local OpenSearch

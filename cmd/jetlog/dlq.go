@@ -58,17 +58,12 @@ func dlqCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	nc, err := nats.Connect(*url, nats.Name("jetlog-dlq"))
+	nc, js, err := connectJS(*url, "jetlog-dlq")
 	if err != nil {
 		fmt.Fprintf(stderr, "jetlog dlq: %v\n", err)
 		return 1
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintf(stderr, "jetlog dlq: %v\n", err)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	switch sub {

@@ -33,6 +33,7 @@ func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 	app.Gateway(cfg).Forward.Listen = "127.0.0.1:0"
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = "../../../pipelines"
+	app.Alerter(cfg).RulesDir = "../../../rules"
 	prefix := testkit.IndexName(t, cl)
 	app.Indexer(cfg).Settings.IndexPrefix = prefix
 	t.Cleanup(func() {
@@ -138,6 +139,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 func TestStopIsIdempotentAndSafeWithoutStart(t *testing.T) {
 	cfg := app.NewConfig()
 	app.Enricher(cfg).Settings.PipelinesDir = ""
+	app.Alerter(cfg).RulesDir = ""
 	a, err := host.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -56,8 +56,14 @@ func start(evs []*event.Event) time.Time {
 // Replay runs one rule over events in the order given, then the clock on
 // for until after the last, and returns the transitions.
 func Replay(r *rule.Rule, evs []*event.Event, until time.Duration) []alert.Alert {
+	return ReplayRules([]*rule.Rule{r}, evs, until).Alerts()
+}
+
+// ReplayRules runs rules over events in the order given, then the clock on
+// for until after the last, and returns the finished simulation.
+func ReplayRules(rules []*rule.Rule, evs []*event.Event, until time.Duration) *Simulation {
 	t0 := start(evs)
-	sim := NewSimulation([]*rule.Rule{r}, Options{}, t0, DefaultTick)
+	sim := NewSimulation(rules, Options{}, t0, DefaultTick)
 	last := t0
 	for _, ev := range evs {
 		sim.Event(ev)
@@ -66,7 +72,7 @@ func Replay(r *rule.Rule, evs []*event.Event, until time.Duration) []alert.Alert
 		}
 	}
 	sim.AdvanceTo(last.Add(until))
-	return sim.Alerts()
+	return sim
 }
 
 // TestEvents builds the events of a test from their JSON shape: an event
@@ -82,6 +88,9 @@ func TestEvents(in []map[string]any) ([]*event.Event, error) {
 			switch k {
 			case "count":
 				n, ok := v.(int)
+				if f, isFloat := v.(float64); isFloat && f == float64(int(f)) {
+					n, ok = int(f), true
+				}
 				if !ok || n < 1 || n > 1_000_000 {
 					return nil, fmt.Errorf("events[%d].count: %v is not a count 1..1000000", i, v)
 				}
