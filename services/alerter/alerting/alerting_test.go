@@ -250,3 +250,23 @@ func TestConformance(t *testing.T) {
 		fast(c)
 	}})
 }
+
+// Rendezvous hashing spreads partitions over members, and moves few when
+// one leaves.
+func TestAssignmentSpreadsAndMovesLittle(t *testing.T) {
+	three := []string{"a", "b", "c"}
+	count := map[string]int{}
+	for p := range 64 {
+		count[alerting.Assigned(three, p)]++
+	}
+	for _, m := range three {
+		if count[m] < 10 {
+			t.Errorf("member %s owns %d of 64 partitions: %v", m, count[m], count)
+		}
+	}
+	for p := range 64 {
+		if before := alerting.Assigned(three, p); before != "b" && alerting.Assigned([]string{"a", "c"}, p) != before {
+			t.Errorf("partition %d moved from %s though its owner stayed", p, before)
+		}
+	}
+}

@@ -2,7 +2,8 @@ package alerting
 
 import (
 	"context"
-	"hash/fnv"
+	"crypto/sha256"
+	"encoding/binary"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,11 +114,10 @@ func assigned(members []string, p int) string {
 	var best string
 	var top uint64
 	for _, m := range members {
-		h := fnv.New64a()
-		h.Write([]byte(m))
-		h.Write([]byte{0})
-		h.Write([]byte(strconv.Itoa(p)))
-		if s := h.Sum64(); best == "" || s > top {
+		// A cryptographic hash: FNV's scores for names that differ in one
+		// byte keep the same order for every partition.
+		sum := sha256.Sum256([]byte(m + "\x00" + strconv.Itoa(p)))
+		if s := binary.BigEndian.Uint64(sum[:8]); best == "" || s > top {
 			best, top = m, s
 		}
 	}

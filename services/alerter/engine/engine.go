@@ -209,8 +209,11 @@ func (e *Engine) Open() []*Alert {
 }
 
 // Apply takes one hit; seq is its position in the stream of hits of its
-// partition (0: no such stream, as in tests and replays), so a hit applied
-// before is not applied again. It returns the transitions to publish.
+// partition (0: no such stream, as in tests and replays). A hit applied
+// before (a redelivery after a crash, in any order) is recognised by its
+// event id: the window's own events for the rules that keep them, a
+// bounded list of recent ids for the others. It returns the transitions to
+// publish.
 func (e *Engine) Apply(h Hit, seq uint64) []alert.Alert {
 	r := e.rules[h.Rule]
 	if r == nil || r.Version != h.Version {
@@ -226,12 +229,12 @@ func (e *Engine) Apply(h Hit, seq uint64) []alert.Alert {
 		k = &Key{Rule: r.Name, Version: r.Version, Group: h.Group, Since: h.Time}
 		e.add(h.Key, k)
 	}
-	if seq != 0 && seq <= k.Seq {
+	if seq > k.Seq {
+		k.Seq = seq
+	}
+	if !r.Type.HasWindowEntries() && k.seen(r, h.ID) {
 		e.o.Count(r.Name, "duplicate")
 		return nil
-	}
-	if seq != 0 {
-		k.Seq = seq
 	}
 	e.dirty[h.Key] = true
 	if !k.Last.IsZero() && h.Time.Before(k.Last.Add(-r.Lateness)) {

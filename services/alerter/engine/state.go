@@ -56,9 +56,12 @@ type Key struct {
 	Rule    string            `json:"rule"`
 	Version string            `json:"version"`
 	Group   map[string]string `json:"group,omitempty"`
-	// Seq is the sequence of the last hit applied, so a hit delivered again
-	// after a restart is not counted twice.
+	// Seq is the highest hit sequence applied (for operators; a hit
+	// delivered again is recognised by its event id, whatever the order).
 	Seq uint64 `json:"seq,omitempty"`
+	// Recent are the ids of the latest events applied, for the rules whose
+	// state keeps no events (any, spike, change, new_term, cardinality).
+	Recent []string `json:"recent,omitempty"`
 	// Since is the event time the group was first seen (or created, for a
 	// flatline rule without groups); Last the newest event time.
 	Since time.Time `json:"since"`

@@ -223,3 +223,24 @@ func aggregate(agg string, w []Entry) float64 {
 	i := int(math.Ceil(q*float64(len(vs)))) - 1
 	return vs[max(i, 0)]
 }
+
+// maxRecent bounds the ids kept to recognise a redelivered hit.
+const maxRecent = 1000
+
+// seen reports whether the key applied an event id lately, and remembers
+// it otherwise.
+func (k *Key) seen(r *rule.Rule, id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, x := range k.Recent {
+		if x == id {
+			return true
+		}
+	}
+	if n := min(r.MaxEvents, maxRecent); len(k.Recent) >= n {
+		k.Recent = append(k.Recent[:0], k.Recent[len(k.Recent)-n+1:]...)
+	}
+	k.Recent = append(k.Recent, id)
+	return false
+}

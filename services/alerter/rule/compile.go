@@ -37,6 +37,13 @@ const (
 
 var types = []Type{TypeAny, TypeFrequency, TypeSpike, TypeFlatline, TypeChange, TypeNewTerm, TypeCardinality, TypeMetric}
 
+// HasWindowEntries reports whether the type keeps each event of its
+// window (frequency, flatline, metric), which also recognise an event
+// applied twice.
+func (t Type) HasWindowEntries() bool {
+	return t == TypeFrequency || t == TypeFlatline || t == TypeMetric
+}
+
 // Instantaneous reports whether the type's condition holds at an event only
 // (any, change, new_term), rather than over a window.
 func (t Type) Instantaneous() bool { return t == TypeAny || t == TypeChange || t == TypeNewTerm }
