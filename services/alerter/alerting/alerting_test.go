@@ -36,8 +36,8 @@ func fast(c *alerting.Config) {
 	c.Consumer.PullWait = 100 * time.Millisecond
 }
 
-// run starts an alerter host on n with the rules of dir.
-func run(t *testing.T, n *testkit.NATS, dir string, logs io.Writer, mods ...func(*alerting.Config)) *host.Host {
+// config is an alerter host's configuration on n with the rules of dir.
+func hostConfig(t *testing.T, n *testkit.NATS, dir string, set []string, mods []func(*alerting.Config)) *host.Config {
 	t.Helper()
 	cfg := host.NewConfig(host.Options{Name: "alerter", Factories: []component.Factory{alerting.Component}})
 	sec := host.SectionOf[alerting.Config](cfg, "alerter")
@@ -46,13 +46,25 @@ func run(t *testing.T, n *testkit.NATS, dir string, logs io.Writer, mods ...func
 	for _, m := range mods {
 		m(sec)
 	}
-	if err := cfg.Load(config.Source{Set: []string{"nats.url=" + n.URL, "admin.listen=127.0.0.1:0"}}); err != nil {
+	if err := cfg.Load(config.Source{Set: append([]string{"nats.url=" + n.URL, "admin.listen=127.0.0.1:0"}, set...)}); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// run starts an alerter host on n with the rules of dir.
+func run(t *testing.T, n *testkit.NATS, dir string, logs io.Writer, mods ...func(*alerting.Config)) *host.Host {
+	t.Helper()
 	if logs == nil {
 		logs = io.Discard
 	}
-	return hosttest.StartLogging(t, cfg, logs)
+	return hosttest.StartLogging(t, hostConfig(t, n, dir, nil, mods), logs)
+}
+
+// runWithOpenSearch is run with the test OpenSearch in the host's section.
+func runWithOpenSearch(t *testing.T, n *testkit.NATS, dir string, mods ...func(*alerting.Config)) *host.Host {
+	t.Helper()
+	return hosttest.Start(t, hostConfig(t, n, dir, []string{"opensearch.urls=[" + testkit.OpenSearchURL() + "]"}, mods))
 }
 
 func writeRule(t *testing.T, dir, name, body string) {

@@ -58,9 +58,10 @@ func (a *Alerter) startPartition(ctx context.Context, p int) (*partition, error)
 	rctx, cancel := context.WithCancel(context.Background())
 	pt.cancel, pt.done = cancel, make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); pt.consume(rctx) }()
 	go func() { defer wg.Done(); pt.clock(rctx) }()
+	go func() { defer wg.Done(); pt.seed(rctx) }()
 	go func() { wg.Wait(); close(pt.done) }()
 	a.mu.Lock()
 	a.parts[p] = pt

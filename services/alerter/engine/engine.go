@@ -175,6 +175,33 @@ func (e *Engine) Dirty() (changed map[string]*Key, deleted []string) {
 	return changed, deleted
 }
 
+// Seed records terms a new_term rule learned from history (a terms
+// aggregation over OpenSearch) for a group, as known: they never fire. The
+// group's key is marked seeded, so its learning period is over.
+func (e *Engine) Seed(ruleName string, group map[string]string, terms []string, at time.Time) {
+	r := e.rules[ruleName]
+	if r == nil || r.Type != rule.TypeNewTerm {
+		return
+	}
+	id := alert.Fingerprint(r.Name, group)
+	k := e.keys[id]
+	if k == nil {
+		if !e.makeRoom(r) {
+			e.o.Count(r.Name, "key_refused")
+			return
+		}
+		k = &Key{Rule: r.Name, Version: r.Version, Group: group, Since: at}
+		e.add(id, k)
+	}
+	for _, t := range terms {
+		if _, ok := k.Values[t]; !ok {
+			k.remember(r, t, at)
+		}
+	}
+	k.Seeded = true
+	e.dirty[id] = true
+}
+
 // Touch marks a key changed again, so the next Dirty returns it (its
 // write failed).
 func (e *Engine) Touch(id string) {
