@@ -93,7 +93,7 @@ func costRules(dir string, n int) error {
 		default:
 			match = fmt.Sprintf("{sources: [\"k8s.ns%d.*\"], min_severity: warn}", k)
 		}
-		body := fmt.Sprintf("name: cost-%04d\ntype: frequency\nwindow: 5m\nthreshold: 1000000\nmatch: %s\ngroup_by: [resource.host.name]\n", k, match)
+		body := fmt.Sprintf("name: cost-%04d\ntype: frequency\nwindow: 5m\nthreshold: 2000\nmatch: %s\ngroup_by: [resource.host.name]\n", k, match)
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("cost-%04d.yaml", k)), []byte(body), 0o644); err != nil {
 			return err
 		}
