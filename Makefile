@@ -52,9 +52,10 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 5s; make fuzz FUZZ_TIME=1m
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
-bench: opensearch-up ## run the load-test harness (pipeline and gateway); writes loadtest/results/
+bench: opensearch-up ## run the load-test harness (pipeline, gateway, alerter); writes loadtest/results/
 	go run ./loadtest/cmd/jetlog-bench -scenario pipeline -events $(BENCH_EVENTS)
 	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records $(BENCH_RECORDS)
+	go run ./loadtest/cmd/jetlog-bench -scenario alerter
 
 .PHONY: opensearch-up
 opensearch-up: ## build (first time) and start the local OpenSearch, wait until healthy

@@ -124,15 +124,18 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
-	for path, code := range map[string]int{"/healthz": 200, "/readyz": 200} {
-		resp, err := http.Get("http://" + a.AdminAddr() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != code {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, code)
-		}
+	// Readiness waits for the indexer's template, installed in the
+	// background once OpenSearch answers.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		testkit.Poll(t, time.Minute, func() (bool, string) {
+			resp, err := http.Get("http://" + a.AdminAddr() + path)
+			if err != nil {
+				return false, err.Error()
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == 200, fmt.Sprintf("GET %s = %d: %s", path, resp.StatusCode, b)
+		})
 	}
 }
 
