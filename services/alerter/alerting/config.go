@@ -76,7 +76,7 @@ func Defaults() Config {
 	return Config{
 		Consumer: worker.ConsumerConfig{
 			Stream: topology.EnrichedStream, Durable: topology.AlerterDurable, Subjects: []string{topology.EnrichedSubjects},
-			Batch: 500, Concurrency: 1, AckWait: 30 * time.Second, PullWait: time.Second, StallAfter: 5 * time.Minute,
+			Batch: 100, Concurrency: 1, AckWait: 30 * time.Second, PullWait: time.Second, StallAfter: 5 * time.Minute,
 			Retry: worker.RetryPolicy{MaxDeliver: -1, Initial: 500 * time.Millisecond, Max: 30 * time.Second},
 		},
 		RulesDir: "rules", Watch: true, RulesBucket: topology.AlertRulesBucket, Partitions: 16,

@@ -24,9 +24,11 @@ func (k *Key) insert(r *rule.Rule, en Entry) bool {
 }
 
 // trim keeps at most max_events events, evicting the oldest; it reports
-// whether it evicted.
+// whether it evicted. It evicts a sixteenth more than it must, so a full
+// window is compacted once every max_events/16 events, not on each.
 func (k *Key) trim(r *rule.Rule) bool {
 	if n := len(k.Events) - r.MaxEvents; n > 0 {
+		n = min(n+r.MaxEvents/16, len(k.Events))
 		k.Events = append(k.Events[:0], k.Events[n:]...)
 		return true
 	}
