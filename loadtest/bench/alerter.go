@@ -47,13 +47,13 @@ type AlerterReport struct {
 	Date    string  `json:"date"`
 	// Latency: from the gateway's receipt of an event (its
 	// observedTimestamp) to its alert event stored in ALERTS.
-	Rate       float64 `json:"rate_events_per_sec"`
-	Rules      int     `json:"latency_rules"`
-	Probes     int     `json:"probes"`
-	Alerts     int     `json:"probe_alerts"`
-	P50Ms      float64 `json:"latency_p50_ms"`
-	P99Ms      float64 `json:"latency_p99_ms"`
-	MaxMs      float64 `json:"latency_max_ms"`
+	Rate   float64 `json:"rate_events_per_sec"`
+	Rules  int     `json:"latency_rules"`
+	Probes int     `json:"probes"`
+	Alerts int     `json:"probe_alerts"`
+	P50Ms  float64 `json:"latency_p50_ms"`
+	P99Ms  float64 `json:"latency_p99_ms"`
+	MaxMs  float64 `json:"latency_max_ms"`
 	// The same split at LOGS: gateway receipt → enriched event stored in
 	// LOGS (the pipeline before the alerter), and LOGS → ALERTS (the
 	// alerter's part: matching, the hits hop, evaluation, the publish).
@@ -61,7 +61,7 @@ type AlerterReport struct {
 	PipeP99Ms    float64 `json:"pipeline_part_p99_ms"`
 	AlerterP50Ms float64 `json:"alerter_part_p50_ms"`
 	AlerterP99Ms float64 `json:"alerter_part_p99_ms"`
-	SentEvents int     `json:"events_sent"`
+	SentEvents   int     `json:"events_sent"`
 	// Cost: the alerter's CPU per event with 10, 100 and 1 000 rules.
 	CostEvents  int             `json:"cost_events"`
 	CPUPerEvent map[int]float64 `json:"cpu_us_per_event"`
