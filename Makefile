@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := libs services/enricher services/indexer services/gateway services/notifier cmd/jetlog loadtest examples
+MODULES := libs services/enricher services/indexer services/gateway services/alerter services/notifier cmd/jetlog loadtest examples
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
@@ -26,6 +26,7 @@ build: ## build every binary into build/bin
 	go build -o $(BIN)/indexer ./services/indexer
 	go build -o $(BIN)/gateway ./services/gateway
 	go build -o $(BIN)/notifier ./services/notifier
+	go build -o $(BIN)/alerter ./services/alerter
 
 .PHONY: run
 run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + the local OpenSearch
@@ -53,9 +54,10 @@ fuzz: ## run every fuzz target for its execution budget (scripts/fuzz-budgets.tx
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
-bench: opensearch-up ## run the load-test harness (pipeline and gateway); writes loadtest/results/
+bench: opensearch-up ## run the load-test harness (pipeline, gateway, alerter); writes loadtest/results/
 	go run ./loadtest/cmd/jetlog-bench -scenario pipeline -events $(BENCH_EVENTS)
 	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records $(BENCH_RECORDS)
+	go run ./loadtest/cmd/jetlog-bench -scenario alerter
 
 .PHONY: opensearch-up
 opensearch-up: ## build (first time) and start the local OpenSearch, wait until healthy

@@ -56,6 +56,7 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	app.Gateway(cfg).Forward.Enabled = false
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = pipelines
+	app.Alerter(cfg).RulesDir = ""
 	prefix := testkit.IndexName(t, cl)
 	app.Indexer(cfg).Settings.IndexPrefix = prefix
 	t.Cleanup(func() {

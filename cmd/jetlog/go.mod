@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/jetlog/jetlog/libs v0.0.0
+	github.com/jetlog/jetlog/services/alerter v0.0.0
 	github.com/jetlog/jetlog/services/enricher v0.0.0
 	github.com/jetlog/jetlog/services/gateway v0.0.0
 	github.com/jetlog/jetlog/services/indexer v0.0.0
@@ -38,12 +39,10 @@ require (
 	github.com/elastic/go-grok v0.3.1 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
-	github.com/go-logfmt/logfmt v0.6.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.31.0 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/leodido/go-syslog/v4 v4.6.0 // indirect
 	github.com/mileusna/useragent v1.3.5 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
@@ -59,6 +58,7 @@ require (
 	github.com/prometheus/common v0.72.1 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/valyala/fastjson v1.6.10 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.1 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
@@ -75,6 +75,7 @@ require (
 
 replace (
 	github.com/jetlog/jetlog/libs => ../../libs
+	github.com/jetlog/jetlog/services/alerter => ../../services/alerter
 	github.com/jetlog/jetlog/services/enricher => ../../services/enricher
 	github.com/jetlog/jetlog/services/gateway => ../../services/gateway
 	github.com/jetlog/jetlog/services/indexer => ../../services/indexer

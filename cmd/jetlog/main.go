@@ -4,6 +4,8 @@
 //	jetlog run [-config jetlog.yaml] [-set path=value]...   run the pipeline
 //	jetlog publish -subject logs.raw.demo [message]...        publish raw events
 //	jetlog pipeline check|test [dir|files]                    validate and unit-test pipelines
+//	jetlog rules check|test [dir|files] [--events f.ndjson]   validate, unit-test and try alert rules
+//	jetlog alerts ls|ack FINGERPRINT                          list and acknowledge open alerts
 //	jetlog dlq ls|show|redrive|rm|purge                       inspect, redrive and remove dead letters
 //	jetlog silences add|ls|rm                                 silence alerts
 //	jetlog notifications ls                                   the delivery log of notifications
@@ -28,9 +30,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "run the pipeline: NATS (embedded by default), gateway, enricher, indexer, notifier", runCmd},
+		{"run", "run the pipeline: NATS (embedded by default), gateway, enricher, indexer, alerter, notifier", runCmd},
 		{"publish", "publish raw log lines to a subject with JetStream acknowledgements", publishCmd},
 		{"pipeline", "check pipeline files and run their tests (jetlog pipeline test)", pipelineCmd},
+		{"rules", "check alert rules, run their tests, or run them over sample events", rulesCmd},
+		{"alerts", "list open alerts and acknowledge them", alertsCmd},
 		{"dlq", "list, show, redrive and remove dead letters", dlqCmd},
 		{"silences", "add, list and expire alert silences", silencesCmd},
 		{"notifications", "list the delivery log of notifications", notificationsCmd},

@@ -8,7 +8,7 @@
 //	stream         subjects           retention                      bound                       consumed by
 //	LOGS_RAW       logs.raw.>         interest, DiscardNew           backlog: raw_max_bytes      enricher, archiver
 //	LOGS_ARCHIVE   archive.raw.>      limits, DiscardOld             archive.max_bytes/max_age   replay (reads, never acks)
-//	LOGS           logs.enriched.>    interest, DiscardNew           backlog: enriched_max_bytes indexer (and alerter)
+//	LOGS           logs.enriched.>    interest, DiscardNew           backlog: enriched_max_bytes indexer, alerter
 //	ALERTS         alerts.>           limits, 90 days                                            notifier
 //	NOTIFICATIONS  notify.>           limits, 90 days                                            delivery log readers
 //	DLQ            dlq.>              limits, dlq_max_age                                        jetlog dlq
@@ -79,7 +79,24 @@ const (
 	SilencesBucket      = "silences"
 	SavedSearchesBucket = "saved_searches"
 	PipelinesBucket     = "pipelines"
+	// AlertRulesBucket holds alert rules (one YAML file per key, named
+	// <rule>.yaml) beside the rules directory, for tools and the API to
+	// manage them.
+	AlertRulesBucket = "alert_rules"
 )
+
+// AlerterDurable is the alerter's durable consumer on LOGS, created with
+// the stream so that events wait for the alerter from the start. A
+// deployment that does not run the alerter must remove it from
+// streams.consumers (and `nats consumer rm LOGS alerter`), or it holds the
+// LOGS backlog until ingest stops.
+const AlerterDurable = "alerter"
+
+// AlertsDuplicates is the ALERTS stream's Nats-Msg-Id window. Alert
+// events are few, and a transition raised again (by a redelivery after a
+// long outage, or by a scheduled query replaying its lookback) must still
+// be recognised: a day covers every lookback the alerter allows.
+const AlertsDuplicates = 24 * time.Hour
 
 // Config is the pipeline's stream configuration (the `streams` section).
 type Config struct {
@@ -148,6 +165,7 @@ func Defaults() Config {
 		Consumers: []ConsumerRef{
 			{Stream: RawStream, Durable: "enricher"},
 			{Stream: EnrichedStream, Durable: "indexer"},
+			{Stream: EnrichedStream, Durable: AlerterDurable},
 		},
 	}
 }
@@ -240,7 +258,7 @@ func Streams(c Config) []jetstream.StreamConfig {
 	out = append(out,
 		jetstream.StreamConfig{
 			Name: AlertsStream, Subjects: []string{AlertsSubjects}, MaxAge: 90 * 24 * time.Hour,
-			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
+			Duplicates: max(c.Duplicates, AlertsDuplicates), Replicas: c.Replicas, Storage: jetstream.FileStorage,
 			Description: "alert lifecycle events",
 		},
 		jetstream.StreamConfig{
@@ -269,6 +287,7 @@ func Buckets(c Config) []jetstream.KeyValueConfig {
 		mk(SilencesBucket, "active alert silences", 5),
 		mk(SavedSearchesBucket, "saved searches", 5),
 		mk(PipelinesBucket, "pipeline definitions for hot reload", 10),
+		mk(AlertRulesBucket, "alert rules (<name>.yaml) the alerter loads beside its rules directory", 10),
 	}
 }
 

@@ -4,6 +4,7 @@
 //
 //	go run ./loadtest/cmd/jetlog-bench -scenario pipeline -events 200000
 //	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records 500000
+//	go run ./loadtest/cmd/jetlog-bench -scenario alerter -seconds 20
 package main
 
 import (
@@ -21,9 +22,11 @@ import (
 )
 
 func main() {
-	scenario := flag.String("scenario", "pipeline", "pipeline (indexing and enricher) or gateway")
+	scenario := flag.String("scenario", "pipeline", "pipeline (indexing and enricher), gateway, or alerter")
 	events := flag.Int("events", 200000, "pipeline: events to push through")
 	records := flag.Int("records", 500000, "gateway: records to send")
+	seconds := flag.Int("seconds", 20, "alerter: how long the latency run lasts")
+	costEvents := flag.Int("cost-events", 100000, "alerter: events per rule count in the CPU run")
 	osURL := flag.String("opensearch", "http://127.0.0.1:9200", "OpenSearch node to measure against")
 	repo := flag.String("repo", ".", "repository root")
 	out := flag.String("out", "loadtest/results", "where to write the results")
@@ -53,6 +56,13 @@ func main() {
 			fail(err)
 		}
 		report, md = r, bench.GatewayMarkdown(r)
+	case "alerter":
+		r, err := bench.Alerter(ctx, bench.AlerterOptions{Seconds: *seconds, CostEvents: *costEvents, OpenSearchURL: *osURL, Repo: root,
+			WorkDir: work, Results: *out, Log: log})
+		if err != nil {
+			fail(err)
+		}
+		report, md = r, bench.AlerterMarkdown(r)
 	default:
 		fail(fmt.Errorf("unknown scenario %q", *scenario))
 	}

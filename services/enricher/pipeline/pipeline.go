@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/eventexpr"
 )
 
 // On-error policies.
@@ -203,18 +204,8 @@ type matcher struct {
 
 // matches reports whether the pipeline takes ev.
 func (m *matcher) matches(ev *event.Event) bool {
-	if len(m.sources) > 0 {
-		toks := strings.Split(ev.Source, ".")
-		ok := false
-		for _, pat := range m.sources {
-			if matchTokens(pat, toks) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(m.sources) > 0 && !eventexpr.MatchSource(m.sources, ev.Source) {
+		return false
 	}
 	if m.when != nil {
 		env := envOf(ev)
@@ -225,16 +216,3 @@ func (m *matcher) matches(ev *event.Event) bool {
 }
 
 func (m *matcher) isDefault() bool { return len(m.sources) == 0 && m.when == nil }
-
-// matchTokens matches NATS-style: "*" one token, ">" the rest (at least one).
-func matchTokens(pat, toks []string) bool {
-	for i, p := range pat {
-		if p == ">" {
-			return len(toks) > i
-		}
-		if i >= len(toks) || (p != "*" && p != toks[i]) {
-			return false
-		}
-	}
-	return len(pat) == len(toks)
-}
