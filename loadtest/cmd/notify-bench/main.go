@@ -86,6 +86,7 @@ func main() {
 	r, err := notifybench.Measure(ctx, notifybench.Options{Repo: root, Notifier: *bin, Systems: only, WorkDir: work, Runs: max(1, *runs), Rate: *rate, Duration: *dur,
 		Burst: *burst, Warmup: *warmup, ProfileDir: *prof, Log: log})
 	if err != nil {
+		_ = os.RemoveAll(work) // fail exits without running the deferred removal
 		fail(err)
 	}
 	write(*out, r)
