@@ -59,6 +59,13 @@ bench: opensearch-up ## run the load-test harness (pipeline, gateway, alerter); 
 	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records $(BENCH_RECORDS)
 	go run ./loadtest/cmd/jetlog-bench -scenario alerter
 
+.PHONY: bench-notify
+bench-notify: deps ## measure the notifier against Alertmanager on the same work (about 2 min); writes loadtest/results/notify.md
+	cd loadtest && go run ./cmd/notify-bench $(NOTIFY_BENCH_ARGS)
+
+# make bench runs the notifier's measurement too.
+bench: bench-notify
+
 .PHONY: opensearch-up
 opensearch-up: ## build (first time) and start the local OpenSearch, wait until healthy
 	@$(OPENSEARCH) up

@@ -113,9 +113,11 @@ type Admin struct {
 	// Enabled serves the endpoints.
 	Enabled bool `yaml:"enabled"`
 	// Listen is host:port. Empty chooses 127.0.0.1:9464 for a process that
-	// runs several components, and the component's own port for a process
-	// that runs one (gateway 9465, enricher 9466, indexer 9467), so
-	// standalone components share a machine without clashing.
+	// runs several components (or the program's own, Options.AdminPort:
+	// the enricher binary, which runs the archiver too, keeps 9466), and
+	// the component's own port for a process that runs one (gateway 9465,
+	// enricher 9466, indexer 9467, archiver 9468, alerter 9469, notifier
+	// 9470), so standalone components share a machine without clashing.
 	Listen string `yaml:"listen"`
 	// Pprof also serves Go's profiles under /debug/pprof/.
 	Pprof bool `yaml:"pprof"`

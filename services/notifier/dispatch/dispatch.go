@@ -14,6 +14,7 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -73,6 +74,12 @@ type Dispatcher struct {
 	opts Options
 	log  *slog.Logger
 
+	// storeMu orders the store's writes (an alert event's Put, the Delete
+	// of an alert no group holds) so that the store ends as memory does.
+	// It is taken before mu, and mu is never held across a store round
+	// trip: timers and flushes of every group go on while an alert is
+	// being stored.
+	storeMu sync.Mutex
 	mu      sync.Mutex
 	alerts  map[string]*held  // by fingerprint
 	groups  map[string]*group // by key
@@ -138,24 +145,77 @@ func stale(a, cur *alert.Alert) bool {
 // (Options.Store) before Put returns nil; an error means it was not, and
 // the event should be redelivered.
 func (d *Dispatcher) Put(ctx context.Context, a *alert.Alert) error {
-	if !Notifiable(a) {
-		return nil
+	return d.PutAll(ctx, []*alert.Alert{a})[0]
+}
+
+// PutAll adds a batch of alert events, in order, as Put does for each,
+// and returns the error of each. The alerts are stored at once, not one
+// round trip after another; of several events of one alert, only the
+// newest is stored and held (the others share its error).
+func (d *Dispatcher) PutAll(ctx context.Context, as []*alert.Alert) []error {
+	errs := make([]error, len(as))
+	d.storeMu.Lock()
+	defer d.storeMu.Unlock()
+	// What is decided here changes only under storeMu, so it still holds
+	// once the alerts are stored.
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		for i := range errs {
+			errs[i] = context.Canceled
+		}
+		return errs
+	}
+	newest := map[string]int{} // fingerprint -> index of its newest event
+	for i, a := range as {
+		if !Notifiable(a) {
+			continue
+		}
+		if cur := d.alerts[a.Fingerprint]; cur != nil && stale(a, cur.a) {
+			continue
+		}
+		if j, ok := newest[a.Fingerprint]; ok && stale(a, as[j]) {
+			continue
+		}
+		newest[a.Fingerprint] = i
+	}
+	d.mu.Unlock()
+	news := make([]int, 0, len(newest))
+	for _, i := range newest {
+		news = append(news, i)
+	}
+	slices.Sort(news)
+	stored := make([]error, len(as))
+	if d.opts.Store != nil {
+		var wg sync.WaitGroup
+		for _, i := range news {
+			wg.Go(func() { stored[i] = d.opts.Store.Put(ctx, as[i]) })
+		}
+		wg.Wait()
+	}
+	for i, a := range as {
+		if j, ok := newest[a.Fingerprint]; ok {
+			errs[i] = stored[j]
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stopped {
-		return context.Canceled
-	}
-	if cur := d.alerts[a.Fingerprint]; cur != nil && stale(a, cur.a) {
-		return nil
-	}
-	if d.opts.Store != nil {
-		if err := d.opts.Store.Put(ctx, a); err != nil {
-			return err
+	for _, i := range news {
+		switch {
+		case stored[i] != nil:
+		case d.stopped:
+			// Stored but not taken: the event is redelivered after the
+			// next start, which finds the alert in the store anyway.
+			for k, a := range as {
+				if a.Fingerprint == as[i].Fingerprint {
+					errs[k] = context.Canceled
+				}
+			}
+		default:
+			d.insert(as[i])
 		}
 	}
-	d.insert(a)
-	return nil
+	return errs
 }
 
 // Restore adds alerts read back from the store at start, without storing
@@ -249,8 +309,14 @@ func (d *Dispatcher) tick(g *group) {
 // settle removes from g the resolved alerts a successful flush dealt with,
 // unless they changed meanwhile, and forgets alerts no group holds.
 func (d *Dispatcher) settle(g *group, flushed []*alert.Alert) {
+	if slices.ContainsFunc(flushed, func(a *alert.Alert) bool { return a.State == alert.StateResolved }) {
+		// An alert forgotten here is deleted from the store: no Put of a
+		// newer event of it may come between the two.
+		d.storeMu.Lock()
+		defer d.storeMu.Unlock()
+	}
+	var forget []string
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, a := range flushed {
 		if a.State != alert.StateResolved || g.alerts[a.Fingerprint] != a {
 			continue
@@ -263,18 +329,23 @@ func (d *Dispatcher) settle(g *group, flushed []*alert.Alert) {
 		delete(h.groups, g.Key)
 		if len(h.groups) == 0 {
 			delete(d.alerts, a.Fingerprint)
-			if d.opts.Store != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if err := d.opts.Store.Delete(ctx, a.Fingerprint); err != nil {
-					// Harmless: restored after a restart, it is found
-					// already notified and dropped again.
-					d.log.Warn("cannot remove a resolved alert from the store", "fingerprint", a.Fingerprint, "err", err)
-				}
-				cancel()
-			}
+			forget = append(forget, a.Fingerprint)
 		}
 	}
 	d.dropIfEmpty(g)
+	d.mu.Unlock()
+	if d.opts.Store == nil {
+		return
+	}
+	for _, fp := range forget {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.opts.Store.Delete(ctx, fp); err != nil {
+			// Harmless: restored after a restart, it is found already
+			// notified and dropped again.
+			d.log.Warn("cannot remove a resolved alert from the store", "fingerprint", fp, "err", err)
+		}
+		cancel()
+	}
 }
 
 // Alerts returns every alert held, firing and resolved.

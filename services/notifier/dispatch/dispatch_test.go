@@ -70,6 +70,12 @@ func (f *flushes) none(t *testing.T) {
 
 func setup(t *testing.T, tree string) (*Dispatcher, *clockwork.FakeClock, *flushes) {
 	t.Helper()
+	return setupStore(t, tree, nil)
+}
+
+// setupStore is setup with a store.
+func setupStore(t *testing.T, tree string, store Store) (*Dispatcher, *clockwork.FakeClock, *flushes) {
+	t.Helper()
 	var c route.Config
 	if err := yaml.Unmarshal([]byte(tree), &c); err != nil {
 		t.Fatal(err)
@@ -80,7 +86,7 @@ func setup(t *testing.T, tree string) (*Dispatcher, *clockwork.FakeClock, *flush
 	}
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
 	f := newFlushes()
-	d := New(Options{Route: r, Flusher: f, Clock: clock})
+	d := New(Options{Route: r, Flusher: f, Clock: clock, Store: store})
 	t.Cleanup(func() { _ = d.Stop(context.Background()) })
 	return d, clock, f
 }
@@ -218,5 +224,130 @@ routes:
 	}
 	if n := len(d.Groups()); n != 2 {
 		t.Errorf("%d groups", n)
+	}
+}
+
+// blockingStore holds every Put after the first until released, as a
+// KV bucket does for its round trip, much longer under load.
+type blockingStore struct {
+	puts    int
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingStore) Put(ctx context.Context, _ *alert.Alert) error {
+	s.puts++
+	if s.puts == 1 {
+		return nil
+	}
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *blockingStore) Delete(context.Context, string) error { return nil }
+
+// TestAStoreWriteDoesNotHoldBackFlushes: while one alert event is being
+// stored, the groups already held are flushed on time; storing an alert
+// must not stop every other group's notifications for its round trip.
+func TestAStoreWriteDoesNotHoldBackFlushes(t *testing.T) {
+	store := &blockingStore{entered: make(chan struct{}), release: make(chan struct{})}
+	d, clock, f := setupStore(t, simple, store)
+	var once sync.Once
+	release := func() { once.Do(func() { close(store.release) }) }
+	t.Cleanup(release) // runs first: a failed test must not leave the write blocked
+
+	put(t, d, mk("HighErrors", "a", alert.StateFiring))
+	stored := make(chan error, 1)
+	go func() { stored <- d.Put(context.Background(), mk("DiskFull", "b", alert.StateFiring)) }()
+	<-store.entered // the second event is being stored
+	clock.Advance(30 * time.Second)
+	select {
+	case <-f.wake:
+	case err := <-stored:
+		t.Fatalf("the store write finished first (%v)", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("HighErrors was not flushed while another alert was being stored")
+	}
+	release()
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(d.Alerts()); got != 2 {
+		t.Errorf("%d alerts held, want 2", got)
+	}
+}
+
+// barrierStore returns from no Put until n Puts are under way at once.
+type barrierStore struct {
+	mu      sync.Mutex
+	n       int
+	entered int
+	all     chan struct{}
+	stored  []*alert.Alert
+}
+
+func (s *barrierStore) Put(ctx context.Context, a *alert.Alert) error {
+	s.mu.Lock()
+	s.entered++
+	s.stored = append(s.stored, a)
+	if s.entered == s.n {
+		close(s.all)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *barrierStore) Delete(context.Context, string) error { return nil }
+
+// TestABatchIsStoredInOneRoundTrip: the alerts of a batch of events are
+// stored at once, not one round trip after another, and of several events
+// of one alert only the newest is stored and held.
+func TestABatchIsStoredInOneRoundTrip(t *testing.T) {
+	store := &barrierStore{n: 3, all: make(chan struct{})}
+	d, _, _ := setupStore(t, simple, store)
+
+	older := mk("HighErrors", "a", alert.StateFiring)
+	older.StartsAt = start.Add(-time.Hour)
+	batch := []*alert.Alert{
+		mk("HighErrors", "a", alert.StateFiring),
+		mk("HighErrors", "b", alert.StateFiring),
+		mk("HighErrors", "a", alert.StateResolved),
+		mk("HighErrors", "a", alert.StateFiring), // redelivered after the resolution
+		older,
+		mk("HighErrors", "z", alert.StatePending),
+		mk("DiskFull", "c", alert.StateFiring),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, err := range d.PutAll(ctx, batch) {
+		if err != nil {
+			t.Fatalf("event %d: %v (the store writes were made one after another)", i, err)
+		}
+	}
+	var stored []string
+	for _, a := range store.stored {
+		stored = append(stored, a.Labels["alertname"]+"/"+a.Labels["instance"]+":"+string(a.State))
+	}
+	slices.Sort(stored)
+	if want := []string{"DiskFull/c:firing", "HighErrors/a:resolved", "HighErrors/b:firing"}; !slices.Equal(stored, want) {
+		t.Errorf("stored %v, want %v", stored, want)
+	}
+	var held []string
+	for _, a := range d.Alerts() {
+		held = append(held, a.Labels["instance"]+":"+string(a.State))
+	}
+	slices.Sort(held)
+	if want := []string{"a:resolved", "b:firing", "c:firing"}; !slices.Equal(held, want) {
+		t.Errorf("held %v, want %v", held, want)
 	}
 }

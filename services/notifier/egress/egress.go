@@ -160,9 +160,18 @@ func (g Guard) Dialer(timeout time.Duration) *net.Dialer {
 // redirect, which is never followed.
 var ErrRedirect = errors.New("redirects are not followed")
 
+// MaxConnsPerHost bounds the connections one client (one integration)
+// opens to one receiver host. In an alert storm, notifications wait for a
+// free connection instead of each opening one, which the transport would
+// close again at once (it keeps this many idle): thousands of connections
+// would cost the notifier and the receiver far more than the wait, and
+// could trip the receiver's own limits.
+const MaxConnsPerHost = 64
+
 // Client returns an HTTP client that dials through the guard, follows no
-// redirect and uses no proxy from the environment (a proxy would make the
-// dial-time check meaningless).
+// redirect, uses no proxy from the environment (a proxy would make the
+// dial-time check meaningless) and keeps at most MaxConnsPerHost
+// connections to a host, reusing them.
 func (g Guard) Client(timeout time.Duration) *http.Client {
 	d := g.Dialer(timeout)
 	tr := &http.Transport{
@@ -170,7 +179,8 @@ func (g Guard) Client(timeout time.Duration) *http.Client {
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConnsPerHost:   MaxConnsPerHost,
+		MaxConnsPerHost:       MaxConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

@@ -3,13 +3,17 @@ package egress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jetlog/jetlog/libs/testkit"
 )
 
 // TestRefusesInternalTargets is the SSRF table: each target is refused
@@ -88,5 +92,61 @@ func TestDialContextRefusesBeforeConnecting(t *testing.T) {
 	var be *BlockedError
 	if !errors.As(err, &be) || be.Reason != "private" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestAStormOfRequestsReusesABoundedSetOfConnections: many notifications
+// to one receiver at once share at most MaxConnsPerHost connections,
+// instead of opening (and closing again) one each.
+func TestAStormOfRequestsReusesABoundedSetOfConnections(t *testing.T) {
+	var mu sync.Mutex
+	accepted, inflight := 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		inflight++
+		mu.Unlock()
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Client(time.Minute)
+
+	const requests = 4 * MaxConnsPerHost
+	errs := make(chan error, requests)
+	for range requests {
+		go func() {
+			resp, err := client.Post(srv.URL, "application/json", strings.NewReader("{}"))
+			if err == nil {
+				resp.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	// Every connection the client may open is taken by a request the
+	// receiver holds; the others wait for one.
+	testkit.Poll(t, 30*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return inflight >= MaxConnsPerHost, fmt.Sprintf("%d requests at the receiver", inflight)
+	})
+	close(release)
+	for range requests {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if accepted > MaxConnsPerHost {
+		t.Errorf("%d requests opened %d connections, want at most %d", requests, accepted, MaxConnsPerHost)
 	}
 }

@@ -26,13 +26,14 @@ type receiver struct {
 	*httptest.Server
 	mu     sync.Mutex
 	reqs   []received
-	status func(n int) (int, http.Header) // answer to the n-th request (1-based); nil: 200
+	status func(n int) (int, http.Header, string) // answer to the n-th request (1-based): status, headers, body; nil: 200
 }
 
 type received struct {
-	Header http.Header
-	Body   []byte
-	Data   struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
+	Data         struct {
 		NotificationID string `json:"notificationId"`
 		Status         string `json:"status"`
 		GroupLabels    map[string]string
@@ -47,7 +48,7 @@ func newReceiver(t *testing.T) *receiver {
 	r := &receiver{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
-		rec := received{Header: req.Header.Clone(), Body: b}
+		rec := received{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: b}
 		_ = json.Unmarshal(b, &rec.Data)
 		r.mu.Lock()
 		r.reqs = append(r.reqs, rec)
@@ -55,11 +56,12 @@ func newReceiver(t *testing.T) *receiver {
 		st := r.status
 		r.mu.Unlock()
 		if st != nil {
-			code, h := st(n)
+			code, h, body := st(n)
 			for k, v := range h {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(code)
+			_, _ = io.WriteString(w, body)
 			return
 		}
 		w.WriteHeader(http.StatusOK)

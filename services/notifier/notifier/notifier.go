@@ -266,9 +266,12 @@ func (n *Notifier) collect(ctx context.Context) {
 }
 
 // handle applies a batch of alert events to the dispatcher; an event is
-// acknowledged once the alert is stored.
+// acknowledged once the alert is stored (the batch's alerts are stored at
+// once).
 func (n *Notifier) handle(ctx context.Context, batch []*worker.Msg) []error {
 	res := make([]error, len(batch))
+	alerts := make([]*alert.Alert, 0, len(batch))
+	idx := make([]int, 0, len(batch))
 	for i, m := range batch {
 		var a alert.Alert
 		if err := json.Unmarshal(m.Data, &a); err != nil {
@@ -280,7 +283,11 @@ func (n *Notifier) handle(ctx context.Context, batch []*worker.Msg) []error {
 			continue
 		}
 		n.received.WithLabelValues(string(a.State)).Inc()
-		res[i] = n.dispatcher.Put(ctx, &a)
+		alerts = append(alerts, &a)
+		idx = append(idx, i)
+	}
+	for k, err := range n.dispatcher.PutAll(ctx, alerts) {
+		res[idx[k]] = err
 	}
 	return res
 }

@@ -22,10 +22,17 @@ const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func webhookConfig(t *testing.T, url string, route string) string {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return hookConfig(route, fmt.Sprintf(`
+    webhook_configs:
+      - url: %s
+        secret_file: %s
+        allow_cidrs: [127.0.0.0/8]
+`, url, secretFile(t, secret)))
+}
+
+// hookConfig is the tests' usual configuration: one receiver "hook", with
+// the integrations given, grouped by alertname; route adds to the route.
+func hookConfig(route, integrations string) string {
 	return fmt.Sprintf(`
 route:
   receiver: hook
@@ -36,11 +43,18 @@ route:
 %s
 receivers:
   - name: hook
-    webhook_configs:
-      - url: %s
-        secret_file: %s
-        allow_cidrs: [127.0.0.0/8]
-`, route, url, f)
+%s`, route, integrations)
+}
+
+// secretFile writes a secret to a file of its own, with a trailing newline
+// as `echo` would, and returns its path.
+func secretFile(t *testing.T, secret string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // TestWebhookIsSignedPerStandardWebhooks checks the signature with the
@@ -181,55 +195,75 @@ func flushesDone(t *testing.T, e *env) {
 	})
 }
 
-// TestRetries: 5xx and 429 (with its Retry-After) are retried, other 4xx
-// are not; every attempt is in the delivery log.
+// TestRetries: 5xx, 408 and 429 (with its Retry-After) are retried, other
+// 4xx are not, by the webhook and the Slack integration alike (the bodies
+// are Slack's own answers); every attempt is in the delivery log, and a
+// failure says what the receiver answered.
 func TestRetries(t *testing.T) {
+	type answer struct {
+		code int
+		body string
+	}
+	integrations := map[string]func(t *testing.T, url string) string{
+		"webhook": func(t *testing.T, url string) string { return webhookConfig(t, url, "") },
+		"slack":   func(t *testing.T, url string) string { return slackConfig(t, url+"/services/T0/B0/x") },
+	}
 	for _, tc := range []struct {
 		name     string
-		answers  []int
-		attempts int
+		answers  []answer
 		outcomes []string
 	}{
-		{"5xx then ok", []int{503, 500, 200}, 3, []string{"retrying", "retrying", "delivered"}},
-		{"429 then ok", []int{429, 200}, 2, []string{"retrying", "delivered"}},
-		{"408 then ok", []int{408, 200}, 2, []string{"retrying", "delivered"}},
-		{"400 is not retried", []int{400}, 1, []string{"failed"}},
-		{"404 is not retried", []int{404}, 1, []string{"failed"}},
+		{"5xx then ok", []answer{{503, ""}, {500, "rollup_error"}, {200, "ok"}}, []string{"retrying", "retrying", "delivered"}},
+		{"429 then ok", []answer{{429, "rate_limited"}, {200, "ok"}}, []string{"retrying", "delivered"}},
+		{"408 then ok", []answer{{408, ""}, {200, "ok"}}, []string{"retrying", "delivered"}},
+		{"400 is not retried", []answer{{400, "invalid_payload"}}, []string{"failed"}},
+		{"403 is not retried", []answer{{403, "action_prohibited"}}, []string{"failed"}},
+		{"404 is not retried", []answer{{404, "no_service"}}, []string{"failed"}},
+		{"410 is not retried", []answer{{410, "channel_is_archived"}}, []string{"failed"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			nats := testkit.StartNATS(t)
-			rcv := newReceiver(t)
-			rcv.status = func(n int) (int, http.Header) {
-				code := tc.answers[min(n, len(tc.answers))-1]
-				h := http.Header{}
-				if code == 429 {
-					h.Set("Retry-After", "0")
+		for kind, config := range integrations {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				nats := testkit.StartNATS(t)
+				rcv := newReceiver(t)
+				rcv.status = func(n int) (int, http.Header, string) {
+					a := tc.answers[min(n, len(tc.answers))-1]
+					h := http.Header{}
+					if a.code == 429 {
+						h.Set("Retry-After", "0")
+					}
+					return a.code, h, a.body
 				}
-				return code, h
-			}
-			name := strings.ReplaceAll(tc.name, " ", "")
-			e := start(t, nats, webhookConfig(t, rcv.URL, ""))
-			e.publish(mkAlert("R"+name, "critical", alert.StateFiring, map[string]string{"service": name}))
-			testkit.Poll(t, 10*time.Second, func() (bool, string) {
-				return len(e.n.Dispatcher().Groups()) > 0, "not held"
-			})
-			e.advance(30*time.Second, 1)
-			rcv.wait(t, tc.attempts)
-			recs := testkit.Record(t, nats.JS, topology.NotificationsStream, "notify.*.hook").Wait(t, len(tc.outcomes), 10*time.Second)
-			var outcomes []string
-			for _, m := range recs {
-				r, _ := delivery.Parse(m.Data())
-				if r.GroupKey != "" && strings.Contains(r.GroupKey, "R"+name) {
+				name := strings.ReplaceAll(tc.name, " ", "")
+				e := start(t, nats, config(t, rcv.URL))
+				e.publish(mkAlert("R"+name, "critical", alert.StateFiring, map[string]string{"service": name}))
+				testkit.Poll(t, 10*time.Second, func() (bool, string) {
+					return len(e.n.Dispatcher().Groups()) > 0, "not held"
+				})
+				e.advance(30*time.Second, 1)
+				rcv.wait(t, len(tc.answers))
+				recs := testkit.Record(t, nats.JS, topology.NotificationsStream, "notify.*.hook").Wait(t, len(tc.outcomes), 10*time.Second)
+				var outcomes []string
+				for _, m := range recs {
+					r, _ := delivery.Parse(m.Data())
+					if r.GroupKey == "" || !strings.Contains(r.GroupKey, "R"+name) {
+						continue
+					}
 					outcomes = append(outcomes, r.Outcome)
+					if want := tc.answers[len(outcomes)-1]; r.Outcome == "failed" && (r.HTTPStatus != want.code || !strings.Contains(r.Error, want.body)) {
+						t.Errorf("failure recorded as %d %q, the receiver answered %d %q", r.HTTPStatus, r.Error, want.code, want.body)
+					}
+					if r.Integration != kind+"[0]" {
+						t.Errorf("integration %q", r.Integration)
+					}
 				}
-			}
-			if !slices.Equal(outcomes, tc.outcomes) {
-				t.Errorf("outcomes %v, want %v", outcomes, tc.outcomes)
-			}
-			flushesDone(t, e)
-			if n := len(rcv.all()); n != tc.attempts {
-				t.Errorf("%d attempts, want %d", n, tc.attempts)
-			}
-		})
+				if !slices.Equal(outcomes, tc.outcomes) {
+					t.Errorf("outcomes %v, want %v", outcomes, tc.outcomes)
+				}
+				flushesDone(t, e)
+				if n := len(rcv.all()); n != len(tc.answers) {
+					t.Errorf("%d attempts, want %d", n, len(tc.answers))
+				}
+			})
+		}
 	}
 }

@@ -334,8 +334,20 @@ func (r *ReceiverConfig) Build(o BuildOptions) ([]Named, error) {
 	}
 	for i, c := range r.EmailConfigs {
 		p := fmt.Sprintf("email_configs[%d]", i)
-		e := &email{base: mkBase(c.Common, false), smarthost: c.Smarthost, hello: c.Hello, from: c.From, to: c.To,
+		e := &email{base: mkBase(c.Common, false), smarthost: c.Smarthost, hello: c.Hello,
 			user: c.Username, requireTLS: c.RequireTLS == nil || *c.RequireTLS, timeout: o.timeout(c.Timeout)}
+		var err error
+		if e.from, err = mail.ParseAddress(c.From); err != nil {
+			errs.Addf(p+".from", "%q: %v", c.From, err)
+		}
+		for j, a := range c.To {
+			addr, err := mail.ParseAddress(a)
+			if err != nil {
+				errs.Addf(fmt.Sprintf("%s.to[%d]", p, j), "%q: %v", a, err)
+				continue
+			}
+			e.to = append(e.to, addr)
+		}
 		if e.hello == "" {
 			e.hello = "localhost"
 		}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"strings"
 	"time"
@@ -21,20 +22,28 @@ import (
 type email struct {
 	base
 	smarthost, hello string
-	from             string
-	to               []string
-	user, password   string
-	requireTLS       bool
-	tls              *tls.Config
-	subject, text    *Body
-	guard            egress.Guard
-	timeout          time.Duration
+	// from and to are parsed: the envelope carries the bare addresses,
+	// the headers the names too.
+	from           *mail.Address
+	to             []*mail.Address
+	user, password string
+	requireTLS     bool
+	tls            *tls.Config
+	subject, text  *Body
+	guard          egress.Guard
+	timeout        time.Duration
 }
 
 var _ Integration = (*email)(nil)
 
-func (e *email) Kind() string   { return "email" }
-func (e *email) Target() string { return strings.Join(e.to, ",") + " via " + e.smarthost }
+func (e *email) Kind() string { return "email" }
+func (e *email) Target() string {
+	to := make([]string, len(e.to))
+	for i, a := range e.to {
+		to[i] = a.Address
+	}
+	return strings.Join(to, ",") + " via " + e.smarthost
+}
 
 // ErrNoSTARTTLS is returned when the server does not offer STARTTLS and
 // require_tls is on.
@@ -91,11 +100,11 @@ func (e *email) Send(ctx context.Context, n *Notification) error {
 			return err
 		}
 	}
-	if err := c.Mail(e.from); err != nil {
+	if err := c.Mail(e.from.Address); err != nil {
 		return err
 	}
 	for _, rcpt := range e.to {
-		if err := c.Rcpt(rcpt); err != nil {
+		if err := c.Rcpt(rcpt.Address); err != nil {
 			return err
 		}
 	}
@@ -117,12 +126,16 @@ func (e *email) Send(ctx context.Context, n *Notification) error {
 func (e *email) message(n *Notification, subject, text string) ([]byte, error) {
 	var b bytes.Buffer
 	domain := "jetlog"
-	if i := strings.LastIndexByte(e.from, '@'); i >= 0 {
-		domain = strings.Trim(e.from[i+1:], "> ")
+	if i := strings.LastIndexByte(e.from.Address, '@'); i >= 0 {
+		domain = e.from.Address[i+1:]
 	}
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	h("From", e.from)
-	h("To", strings.Join(e.to, ", "))
+	to := make([]string, len(e.to))
+	for i, a := range e.to {
+		to[i] = a.String()
+	}
+	h("From", e.from.String())
+	h("To", strings.Join(to, ", "))
 	h("Subject", mime.QEncoding.Encode("utf-8", strings.TrimSpace(subject)))
 	h("Date", n.At.Format(time.RFC1123Z))
 	h("Message-ID", "<"+n.ID+"@"+domain+">")
