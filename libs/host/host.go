@@ -199,6 +199,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 
 func (h *Host) connect() error {
 	cc := h.cfg.NATS.Config
+	var extra []nats.Option
 	if h.cfg.NATS.Embedded {
 		srv, err := natsserver.Start(h.cfg.NATS.Server, h.log)
 		if err != nil {
@@ -206,13 +207,16 @@ func (h *Host) connect() error {
 		}
 		h.srv = srv
 		cc = natsclient.Config{URL: srv.ClientURL()}
+		// The process's own components talk to it in process, not over
+		// loopback TCP; other clients (the CLI, a shipper) use the URL.
+		extra = append(extra, nats.InProcessServer(srv))
 		h.log.Info("embedded NATS started", "url", cc.URL, "store_dir", h.cfg.NATS.Server.StoreDir, "sync", h.cfg.NATS.Server.Sync)
 	}
 	name := h.cfg.opts.Name
 	if name == "" {
 		name = "jetlog"
 	}
-	nc, err := natsclient.Connect(cc, name, h.log)
+	nc, err := natsclient.Connect(cc, name, h.log, extra...)
 	if err != nil {
 		return err
 	}
@@ -313,6 +317,9 @@ func (h *Host) Component(name string) component.Component {
 
 // NATSURL is the URL of the NATS server the host uses.
 func (h *Host) NATSURL() string {
+	if h.srv != nil {
+		return h.srv.ClientURL()
+	}
 	if h.nc == nil {
 		return ""
 	}

@@ -116,8 +116,9 @@ func (c *Config) Validate() error {
 }
 
 // Connect opens a connection that reconnects forever and logs its state
-// changes. name identifies the client in the server's monitoring.
-func Connect(cfg Config, name string, log *slog.Logger) (*nats.Conn, error) {
+// changes. name identifies the client in the server's monitoring; extra
+// options come last (nats.InProcessServer for a server in this process).
+func Connect(cfg Config, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -163,7 +164,7 @@ func Connect(cfg Config, name string, log *slog.Logger) (*nats.Conn, error) {
 	if tc != nil {
 		opts = append(opts, nats.Secure(tc))
 	}
-	nc, err := nats.Connect(cfg.URL, opts...)
+	nc, err := nats.Connect(cfg.URL, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.URL, err)
 	}

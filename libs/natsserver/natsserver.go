@@ -118,6 +118,12 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	return &Server{srv: s}, nil
 }
 
+// InProcessConn returns a connection to the server that does not go
+// through the network stack (nats.InProcessServer): the components of the
+// process that runs the server use it, and save the loopback TCP path's
+// system calls on every message.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.srv.InProcessConn() }
+
 // ClientURL is the nats:// URL clients connect to.
 func (s *Server) ClientURL() string { return s.srv.ClientURL() }
 
