@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -302,5 +304,44 @@ func TestRuntimeSettingsAreValidated(t *testing.T) {
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
 			t.Errorf("%q: err = %v, want %q", body, err, want)
 		}
+	}
+}
+
+// blocker is a component whose Start waits for its context, as a start that
+// is still connecting or creating a consumer when the operator stops it.
+type blocker struct{ entered chan struct{} }
+
+func (b *blocker) Start(ctx context.Context) error {
+	close(b.entered)
+	<-ctx.Done()
+	return fmt.Errorf("ensure consumer: %w", ctx.Err())
+}
+
+func (b *blocker) Stop(context.Context) error { return nil }
+
+// TestASignalDuringStartIsACleanStop: SIGTERM while a component is still
+// starting (Kubernetes stopping a pod that has not become ready) exits 0,
+// not as a failed start.
+func TestASignalDuringStartIsACleanStop(t *testing.T) {
+	b := &blocker{entered: make(chan struct{})}
+	opts := host.Options{Name: "probe", Factories: []component.Factory{component.Spec[probeConfig]{
+		Name: "slow", Kind: component.KindServer,
+		Defaults: func() probeConfig { return probeConfig{Limit: 1} },
+		New: func(context.Context, *component.Env, *probeConfig) (component.Component, error) {
+			return b, nil
+		},
+	}}}
+	n := testkit.StartNATS(t)
+	go func() {
+		<-b.entered
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}()
+	var stderr strings.Builder
+	code := host.Command(opts, []string{"-set", "nats.url=" + n.URL, "-set", "admin.enabled=false"}, io.Discard, &stderr)
+	if code != 0 {
+		t.Errorf("exit code %d after SIGTERM during start, want 0\n%s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "start failed") {
+		t.Errorf("a stop during start was logged as a failure:\n%s", stderr.String())
 	}
 }

@@ -17,7 +17,8 @@ import (
 
 // Main runs the program described by opts until SIGINT or SIGTERM, drains,
 // and exits: 0 after a clean drain, 1 on a failure to run, 2 on bad flags or
-// configuration.
+// configuration. A signal that arrives while components are still starting
+// is a clean stop (0).
 func Main(opts Options) { os.Exit(Command(opts, os.Args[1:], os.Stdout, os.Stderr)) }
 
 // Command is Main without the exit, for tests and for CLIs that embed a
@@ -88,6 +89,12 @@ func Command(opts Options, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := h.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped by a signal while starting: Start has already
+			// stopped what it started, and nothing failed.
+			log.Info("stopped during start", "reason", err)
+			return 0
+		}
 		log.Error("start failed", "err", err)
 		if errors.Is(err, config.ErrInvalid) {
 			return 2
