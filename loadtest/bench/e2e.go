@@ -1,0 +1,301 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jetlog/jetlog/libs/topology"
+)
+
+// E2EReport is the user's comparison: the same raw records bulk-indexed
+// straight into OpenSearch as a shipper's OpenSearch output sends them,
+// against the same records shipped through `jetlog run` (gateway →
+// enricher → indexer with the shipped pipelines), each until every record
+// is searchable.
+type E2EReport struct {
+	Machine Machine     `json:"machine"`
+	Date    string      `json:"date"`
+	Events  int         `json:"events_per_mix"`
+	Runs    []E2ERun    `json:"runs"`
+	Mixes   []E2EMix    `json:"mixes"`
+	Profile *ProfileRun `json:"profile,omitempty"`
+}
+
+// E2ERun is one pair of measurements, taken one after the other.
+type E2ERun struct {
+	Mix    Mix           `json:"mix"`
+	Run    int           `json:"run"`
+	Direct Throughput    `json:"direct"`
+	Jetlog JetlogMeasure `json:"jetlog"`
+	Ratio  float64       `json:"ratio"`
+}
+
+// JetlogMeasure is one measurement of a jetlog process.
+type JetlogMeasure struct {
+	Throughput
+	// CPUMicrosPerEvent is the process's CPU time (user + system, all
+	// threads, the embedded NATS server included) over the measurement,
+	// per record.
+	CPUMicrosPerEvent float64 `json:"cpu_us_per_event"`
+	PeakRSSMiB        float64 `json:"peak_rss_mib"`
+}
+
+// E2EMix summarises a mix over the runs.
+type E2EMix struct {
+	Mix           Mix     `json:"mix"`
+	DirectDocsSec float64 `json:"direct_docs_per_sec"`
+	JetlogDocsSec float64 `json:"jetlog_docs_per_sec"`
+	Ratio         float64 `json:"ratio"`
+	RatioMin      float64 `json:"ratio_min"`
+	RatioMax      float64 `json:"ratio_max"`
+	CPUMicros     float64 `json:"jetlog_cpu_us_per_event"`
+	PeakRSSMiB    float64 `json:"jetlog_peak_rss_mib"`
+	// DirectPathMicros and JetlogPathMicros are the CPU time per record of
+	// everything on each path (the harness, OpenSearch, and jetlog), and
+	// CPURatio the first over the second: the throughput ratio a machine
+	// that is CPU-bound on both paths would show, and a figure that a
+	// machine shared with other work disturbs less than a rate.
+	DirectPathMicros float64 `json:"direct_path_cpu_us_per_doc"`
+	JetlogPathMicros float64 `json:"jetlog_path_cpu_us_per_doc"`
+	CPURatio         float64 `json:"cpu_ratio"`
+}
+
+// ProfileRun is the extra, profiled end-to-end run of the JSON mix.
+type ProfileRun struct {
+	Mix         Mix     `json:"mix"`
+	Seconds     int     `json:"cpu_profile_seconds"`
+	DocsPerSec  float64 `json:"docs_per_sec"`
+	CPUProfile  string  `json:"cpu_profile"`
+	AllocProf   string  `json:"alloc_profile"`
+	CPUTop      string  `json:"cpu_top"`
+	AllocTop    string  `json:"alloc_space_top"`
+	LoadAverage float64 `json:"load"`
+}
+
+// E2E runs the user's comparison for every mix, Runs times, the direct
+// baseline and jetlog one after the other on the same records.
+func E2E(ctx context.Context, e *Env) (*E2EReport, error) {
+	r := &E2EReport{Machine: e.Machine(), Date: time.Now().UTC().Format(time.RFC3339), Events: e.Events}
+	data := map[Mix][]Line{}
+	chunks := map[Mix][]Chunk{}
+	for i, m := range Mixes {
+		data[m] = Lines(m, e.Events, uint64(10+i))
+		var err error
+		if chunks[m], err = ForwardChunks(m.Source(), data[m], string(m)); err != nil {
+			return nil, err
+		}
+	}
+	var longestJSON time.Duration
+	for run := 1; run <= e.Runs; run++ {
+		for _, m := range Mixes {
+			d, err := e.directOnce(ctx, m, run, data[m])
+			if err != nil {
+				return nil, fmt.Errorf("direct %s run %d: %w", m, run, err)
+			}
+			e.Log.Info("direct", "mix", m, "run", run, "docs_per_sec", int(d.DocsPerSec), "load", d.LoadBefore)
+			j, err := e.jetlogOnce(ctx, m, run, chunks[m], nil)
+			if err != nil {
+				return nil, fmt.Errorf("jetlog %s run %d: %w", m, run, err)
+			}
+			e.Log.Info("jetlog run", "mix", m, "run", run, "docs_per_sec", int(j.DocsPerSec), "ratio", fmt.Sprintf("%.2f", j.DocsPerSec/d.DocsPerSec),
+				"cpu_us_per_event", int(j.CPUMicrosPerEvent), "load", j.LoadBefore)
+			r.Runs = append(r.Runs, E2ERun{Mix: m, Run: run, Direct: d, Jetlog: j, Ratio: j.DocsPerSec / d.DocsPerSec})
+			if m == MixJSON {
+				longestJSON = max(longestJSON, time.Duration(j.Seconds*float64(time.Second)))
+			}
+		}
+	}
+	for _, m := range Mixes {
+		var s E2EMix
+		s.Mix = m
+		var ds, js, rs, cpu, rss, dp, jp []float64
+		for _, run := range r.Runs {
+			if run.Mix == m {
+				ds, js, rs = append(ds, run.Direct.DocsPerSec), append(js, run.Jetlog.DocsPerSec), append(rs, run.Ratio)
+				cpu, rss = append(cpu, run.Jetlog.CPUMicrosPerEvent), append(rss, run.Jetlog.PeakRSSMiB)
+				dp = append(dp, run.Direct.OpenSearchMicrosPerDoc+run.Direct.HarnessMicrosPerDoc)
+				jp = append(jp, run.Jetlog.CPUMicrosPerEvent+run.Jetlog.OpenSearchMicrosPerDoc+run.Jetlog.HarnessMicrosPerDoc)
+			}
+		}
+		s.DirectPathMicros, s.JetlogPathMicros = median(dp), median(jp)
+		s.CPURatio = s.DirectPathMicros / s.JetlogPathMicros
+		s.DirectDocsSec, s.JetlogDocsSec, s.Ratio = median(ds), median(js), median(rs)
+		s.RatioMin, s.RatioMax = minOf(rs), maxOf(rs)
+		s.CPUMicros, s.PeakRSSMiB = median(cpu), maxOf(rss)
+		r.Mixes = append(r.Mixes, s)
+	}
+	if e.ProfileDir != "" {
+		p, err := e.profileJSON(ctx, chunks[MixJSON], longestJSON)
+		if err != nil {
+			return nil, fmt.Errorf("profiled run: %w", err)
+		}
+		r.Profile = p
+	}
+	return r, nil
+}
+
+func (e *Env) directOnce(ctx context.Context, m Mix, run int, lines []Line) (Throughput, error) {
+	index := e.Prefix("direct", m, run)
+	defer func() {
+		if err := deleteIndices(e.OS, index); err != nil {
+			e.Log.Warn("cleanup", "err", err)
+		}
+	}()
+	return direct(ctx, e.OS, e.OpenSearchURL, index, lines)
+}
+
+// profiling asks jetlogOnce for profiles of the process.
+type profiling struct {
+	seconds          int
+	cpuPath, allocTo string
+}
+
+// jetlogOnce ships the chunks to a fresh `jetlog run` and measures until
+// every record is searchable, then checks that exactly that many documents
+// were indexed before the figure counts.
+func (e *Env) jetlogOnce(ctx context.Context, m Mix, run int, chunks []Chunk, prof *profiling) (JetlogMeasure, error) {
+	prefix := e.Prefix("jetlog", m, run)
+	defer func() {
+		if err := deleteIndices(e.OS, prefix); err != nil {
+			e.Log.Warn("cleanup", "err", err)
+		}
+	}()
+	j, err := e.startJetlog(ctx, fmt.Sprintf("jetlog-%s-%d", m, run), e.OpenSearchURL, prefix, prof != nil)
+	if err != nil {
+		return JetlogMeasure{}, err
+	}
+	defer j.Stop()
+	want := 0
+	for _, c := range chunks {
+		want += c.Records
+	}
+	cpu0, err := j.CPU()
+	if err != nil {
+		return JetlogMeasure{}, err
+	}
+	profDone := make(chan error, 1)
+	if prof != nil {
+		go func() {
+			profDone <- fetchProfile(ctx, j.Admin, "profile", fmt.Sprintf("seconds=%d", prof.seconds), prof.cpuPath)
+		}()
+	}
+	var res JetlogMeasure
+	if res.Throughput, err = e.shipUntilSearchable(ctx, j.Forward, prefix, chunks, want); err != nil {
+		return res, fmt.Errorf("%w\n%s", err, j.LogTail(2000))
+	}
+	cpu1, err := j.CPU()
+	if err != nil {
+		return res, err
+	}
+	res.CPUMicrosPerEvent = perEvent(cpu1-cpu0, want)
+	res.PeakRSSMiB = MiB(j.PeakRSS())
+	if prof != nil {
+		if err := <-profDone; err != nil {
+			return res, err
+		}
+		if err := fetchProfile(ctx, j.Admin, "allocs", "", prof.allocTo); err != nil {
+			return res, err
+		}
+	}
+	return res, e.confirmExact(ctx, j.NATS, prefix, want)
+}
+
+// shipUntilSearchable ships the chunks to a forward listener and measures
+// until want documents are searchable under prefix-*: the rate, when the
+// last chunk was acknowledged, the load, and the CPU per document of
+// OpenSearch and of the harness.
+func (e *Env) shipUntilSearchable(ctx context.Context, forwardAddr, prefix string, chunks []Chunk, want int) (Throughput, error) {
+	t := Throughput{Docs: want, LoadBefore: LoadAvg()}
+	self0 := SelfCPU()
+	os0 := openSearchCPU(ctx, e.OpenSearchURL)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	counted := make(chan countResult, 1)
+	go func() { counted <- waitCount(cctx, e.OpenSearchURL, prefix+"-*", want) }()
+	shipped, err := Ship(ctx, forwardAddr, chunks)
+	if err != nil {
+		return t, err
+	}
+	t.AckedSeconds = shipped.LastAck.Sub(start).Seconds()
+	c := <-counted
+	if c.err != nil {
+		return t, c.err
+	}
+	t.OpenSearchMicrosPerDoc = perEvent(openSearchCPU(ctx, e.OpenSearchURL)-os0, want)
+	t.HarnessMicrosPerDoc = perEvent(SelfCPU()-self0, want)
+	t.Seconds = c.at.Sub(start).Seconds()
+	t.DocsPerSec = float64(want) / t.Seconds
+	t.LoadAfter = LoadAvg()
+	return t, nil
+}
+
+// confirmExact waits until the indexer has nothing left and checks the
+// indices under prefix hold exactly one document per record sent: a
+// measurement counts only then.
+func (e *Env) confirmExact(ctx context.Context, n *NATS, prefix string, want int) error {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := n.WaitDrained(wctx, topology.EnrichedStream, "indexer"); err != nil {
+		return err
+	}
+	return exactCount(ctx, e.OS, prefix+"-*", want)
+}
+
+// profileJSON runs the JSON mix once more through `jetlog run` with
+// admin.pprof on, takes a CPU profile over (about) the whole run and the
+// allocation profile at its end, and summarises both with go tool pprof.
+// The run's rate is reported beside the profiles, not with the measured
+// runs: profiling costs a little.
+func (e *Env) profileJSON(ctx context.Context, chunks []Chunk, expected time.Duration) (*ProfileRun, error) {
+	if err := os.MkdirAll(e.ProfileDir, 0o755); err != nil {
+		return nil, err
+	}
+	secs := max(5, int(expected.Seconds()*0.9))
+	p := &profiling{seconds: secs, cpuPath: filepath.Join(e.ProfileDir, "jetlog-run-json.cpu.pprof"), allocTo: filepath.Join(e.ProfileDir, "jetlog-run-json.allocs.pprof")}
+	load := LoadAvg()
+	m, err := e.jetlogOnce(ctx, MixJSON, 0, chunks, p)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := e.Bin("cmd/jetlog")
+	if err != nil {
+		return nil, err
+	}
+	cpuTop, err := pprofTop(bin, p.cpuPath)
+	if err != nil {
+		return nil, err
+	}
+	allocTop, err := pprofTop(bin, p.allocTo, "-sample_index=alloc_space")
+	if err != nil {
+		return nil, err
+	}
+	e.Log.Info("profiled run", "docs_per_sec", int(m.DocsPerSec), "cpu_profile", p.cpuPath)
+	return &ProfileRun{Mix: MixJSON, Seconds: secs, DocsPerSec: m.DocsPerSec, CPUProfile: filepath.Join("profiles", filepath.Base(p.cpuPath)), AllocProf: filepath.Join("profiles", filepath.Base(p.allocTo)),
+		CPUTop: cpuTop, AllocTop: allocTop, LoadAverage: load}, nil
+}
+
+// pprofTop renders the top 30 functions of a profile (flat and cumulative).
+func pprofTop(bin, profile string, args ...string) (string, error) {
+	cmdArgs := append([]string{"tool", "pprof", "-top", "-nodecount=30"}, args...)
+	cmd := exec.Command("go", append(cmdArgs, bin, profile)...)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof %s: %w", profile, err)
+	}
+	// Drop pprof's header lines about files and build ids: they name
+	// this machine's paths.
+	var keep []string
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n"), nil
+}
