@@ -7,8 +7,7 @@ BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZ_TIME ?= 5s
-BENCH_EVENTS ?= 200000
-BENCH_RECORDS ?= 500000
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -51,9 +50,9 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 5s; make fuzz FUZZ_TIME=1m
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
-bench: opensearch-up ## run the load-test harness (pipeline and gateway); writes loadtest/results/
-	go run ./loadtest/cmd/jetlog-bench -scenario pipeline -events $(BENCH_EVENTS)
-	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records $(BENCH_RECORDS)
+bench: ## run the load-test harness (about 10 min); writes loadtest/results/ (OPENSEARCH_URL=… to use a running node; BENCH_ARGS=-help)
+	@if [ -z "$$OPENSEARCH_URL" ]; then $(OPENSEARCH) up; fi
+	cd loadtest && go run ./cmd/jetlog-bench $(BENCH_ARGS)
 
 .PHONY: opensearch-up
 opensearch-up: ## build (first time) and start the local OpenSearch, wait until healthy
