@@ -13,10 +13,12 @@ import (
 // BacklogReport is the memory of `jetlog run` while a backlog waits in
 // JetStream for an unreachable OpenSearch.
 type BacklogReport struct {
-	Machine Machine      `json:"machine"`
-	Date    string       `json:"date"`
-	Events  int          `json:"events"`
-	Runs    []BacklogRun `json:"runs"`
+	Machine Machine `json:"machine"`
+	// Overrides are the -set overrides jetlog ran with (none: its defaults).
+	Overrides []string     `json:"jetlog_overrides,omitempty"`
+	Date      string       `json:"date"`
+	Events    int          `json:"events"`
+	Runs      []BacklogRun `json:"runs"`
 	// HeapTop is `go tool pprof -top -sample_index=inuse_space` of the
 	// first run's heap with the whole backlog waiting (when profiling).
 	HeapTop string `json:"heap_inuse_top,omitempty"`
@@ -41,7 +43,7 @@ type BacklogRun struct {
 // OpenSearch is unreachable, waits until all of them wait in LOGS for the
 // indexer, and reads the process's resident set (VmRSS) and peak (VmHWM).
 func Backlog(ctx context.Context, e *Env) (*BacklogReport, error) {
-	r := &BacklogReport{Machine: e.Machine(), Date: time.Now().UTC().Format(time.RFC3339), Events: e.Backlog}
+	r := &BacklogReport{Machine: e.Machine(), Overrides: e.Sets, Date: time.Now().UTC().Format(time.RFC3339), Events: e.Backlog}
 	chunks, err := ForwardChunks(MixJSON.Source(), Lines(MixJSON, e.Backlog, 20), "backlog")
 	if err != nil {
 		return nil, err

@@ -12,11 +12,13 @@ import (
 // indexer and the NATS server each run as their own process, so each
 // one's CPU is read from /proc/<pid>/stat.
 type CPUReport struct {
-	Machine Machine    `json:"machine"`
-	Date    string     `json:"date"`
-	Events  int        `json:"events_per_mix"`
-	Runs    []CPURun   `json:"runs"`
-	Mixes   []CPUMixes `json:"mixes"`
+	Machine Machine `json:"machine"`
+	// Overrides are the -set overrides jetlog ran with (none: its defaults).
+	Overrides []string   `json:"jetlog_overrides,omitempty"`
+	Date      string     `json:"date"`
+	Events    int        `json:"events_per_mix"`
+	Runs      []CPURun   `json:"runs"`
+	Mixes     []CPUMixes `json:"mixes"`
 }
 
 // CPURun is one end-to-end run of a mix through the standalone processes.
@@ -52,7 +54,7 @@ var cpuMixes = []Mix{MixJSON, MixAccess}
 // CPU measures CPU per event and memory of each standalone process for
 // the JSON and access-log mixes, Runs times each.
 func CPU(ctx context.Context, e *Env) (*CPUReport, error) {
-	r := &CPUReport{Machine: e.Machine(), Date: time.Now().UTC().Format(time.RFC3339), Events: e.Events}
+	r := &CPUReport{Machine: e.Machine(), Overrides: e.Sets, Date: time.Now().UTC().Format(time.RFC3339), Events: e.Events}
 	chunks := map[Mix][]Chunk{}
 	for i, m := range Mixes {
 		var err error

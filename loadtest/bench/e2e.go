@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +21,14 @@ import (
 // enricher → indexer with the shipped pipelines), each until every record
 // is searchable.
 type E2EReport struct {
-	Machine Machine     `json:"machine"`
-	Date    string      `json:"date"`
-	Events  int         `json:"events_per_mix"`
-	Runs    []E2ERun    `json:"runs"`
-	Mixes   []E2EMix    `json:"mixes"`
-	Profile *ProfileRun `json:"profile,omitempty"`
+	Machine Machine `json:"machine"`
+	// Overrides are the -set overrides jetlog ran with (none: its defaults).
+	Overrides []string    `json:"jetlog_overrides,omitempty"`
+	Date      string      `json:"date"`
+	Events    int         `json:"events_per_mix"`
+	Runs      []E2ERun    `json:"runs"`
+	Mixes     []E2EMix    `json:"mixes"`
+	Profile   *ProfileRun `json:"profile,omitempty"`
 }
 
 // E2ERun is one pair of measurements, taken one after the other.
@@ -67,20 +72,26 @@ type E2EMix struct {
 
 // ProfileRun is the extra, profiled end-to-end run of the JSON mix.
 type ProfileRun struct {
-	Mix         Mix     `json:"mix"`
-	Seconds     int     `json:"cpu_profile_seconds"`
-	DocsPerSec  float64 `json:"docs_per_sec"`
-	CPUProfile  string  `json:"cpu_profile"`
-	AllocProf   string  `json:"alloc_profile"`
-	CPUTop      string  `json:"cpu_top"`
-	AllocTop    string  `json:"alloc_space_top"`
+	Mix        Mix     `json:"mix"`
+	Seconds    int     `json:"cpu_profile_seconds"`
+	DocsPerSec float64 `json:"docs_per_sec"`
+	CPUProfile string  `json:"cpu_profile"`
+	AllocProf  string  `json:"alloc_profile"`
+	CPUTop     string  `json:"cpu_top"`
+	CPUTopCum  string  `json:"cpu_top_cum"`
+	AllocTop   string  `json:"alloc_space_top"`
+	// CPUShares and AllocShares say, for each part of the process, the
+	// share of samples whose stack passes through it (parts overlap: the
+	// collector runs inside the enricher's allocations, for one).
+	CPUShares   []Share `json:"cpu_shares"`
+	AllocShares []Share `json:"alloc_space_shares"`
 	LoadAverage float64 `json:"load"`
 }
 
 // E2E runs the user's comparison for every mix, Runs times, the direct
 // baseline and jetlog one after the other on the same records.
 func E2E(ctx context.Context, e *Env) (*E2EReport, error) {
-	r := &E2EReport{Machine: e.Machine(), Date: time.Now().UTC().Format(time.RFC3339), Events: e.Events}
+	r := &E2EReport{Machine: e.Machine(), Overrides: e.Sets, Date: time.Now().UTC().Format(time.RFC3339), Events: e.Events}
 	data := map[Mix][]Line{}
 	chunks := map[Mix][]Chunk{}
 	for i, m := range Mixes {
@@ -271,13 +282,75 @@ func (e *Env) profileJSON(ctx context.Context, chunks []Chunk, expected time.Dur
 	if err != nil {
 		return nil, err
 	}
+	cpuCum, err := pprofTop(bin, p.cpuPath, "-cum")
+	if err != nil {
+		return nil, err
+	}
 	allocTop, err := pprofTop(bin, p.allocTo, "-sample_index=alloc_space")
+	if err != nil {
+		return nil, err
+	}
+	cpuShares, err := pprofShares(bin, p.cpuPath, false)
+	if err != nil {
+		return nil, err
+	}
+	allocShares, err := pprofShares(bin, p.allocTo, true, "-sample_index=alloc_space")
 	if err != nil {
 		return nil, err
 	}
 	e.Log.Info("profiled run", "docs_per_sec", int(m.DocsPerSec), "cpu_profile", p.cpuPath)
 	return &ProfileRun{Mix: MixJSON, Seconds: secs, DocsPerSec: m.DocsPerSec, CPUProfile: filepath.Join("profiles", filepath.Base(p.cpuPath)), AllocProf: filepath.Join("profiles", filepath.Base(p.allocTo)),
-		CPUTop: cpuTop, AllocTop: allocTop, LoadAverage: load}, nil
+		CPUTop: cpuTop, CPUTopCum: cpuCum, AllocTop: allocTop, CPUShares: cpuShares, AllocShares: allocShares, LoadAverage: load}, nil
+}
+
+// Share is the part of a profile's samples whose stacks pass through one
+// part of the program.
+type Share struct {
+	Part    string  `json:"part"`
+	Percent float64 `json:"percent"`
+}
+
+// profileParts are the parts of `jetlog run` a profile is split into, each
+// a regular expression over function names (pprof -focus).
+var profileParts = []struct {
+	name, focus string
+	cpuOnly     bool // a runtime part, with no allocations of its own
+}{
+	{"embedded NATS server", `nats-server/v2/server`, false},
+	{"NATS client (nats.go, jetstream)", `nats-io/nats%2ego`, false},
+	{"gateway (services/gateway)", `jetlog/services/gateway`, false},
+	{"enricher and archiver (services/enricher)", `jetlog/services/enricher`, false},
+	{"indexer (services/indexer)", `jetlog/services/indexer`, false},
+	{"worker runtime (libs/worker)", `jetlog/libs/worker`, false},
+	{"event model (libs/event)", `jetlog/libs/event`, false},
+	{"encoding/json", `^encoding/json`, false},
+	{"allocation (runtime.mallocgc)", `^runtime\.mallocgc$`, true},
+	{"garbage collector, background (runtime.gcBgMarkWorker)", `^runtime\.gcBgMarkWorker$`, true},
+	{"system calls", `^(internal/runtime/)?syscall`, true},
+}
+
+var accounting = regexp.MustCompile(`Showing nodes accounting for \S+, ([\d.]+)% of`)
+
+// pprofShares measures each of profileParts in a profile; in an
+// allocation profile (alloc true) the runtime's own parts are -1.
+func pprofShares(bin, profile string, alloc bool, args ...string) ([]Share, error) {
+	var out []Share
+	for _, p := range profileParts {
+		if alloc && p.cpuOnly {
+			out = append(out, Share{Part: p.name, Percent: -1})
+			continue
+		}
+		cmdArgs := append([]string{"tool", "pprof", "-top", "-nodecount=1000000", "-nodefraction=0", "-edgefraction=0", "-focus=" + p.focus}, args...)
+		b, err := exec.Command("go", append(cmdArgs, bin, profile)...).CombinedOutput()
+		share := Share{Part: p.name}
+		if m := accounting.FindSubmatch(b); m != nil {
+			share.Percent, _ = strconv.ParseFloat(string(m[1]), 64)
+		} else if err != nil && !bytes.Contains(b, []byte("no samples")) && !bytes.Contains(b, []byte("matched no samples")) {
+			return nil, fmt.Errorf("go tool pprof -focus=%s %s: %v\n%s", p.focus, profile, err, b)
+		}
+		out = append(out, share)
+	}
+	return out, nil
 }
 
 // pprofTop renders the top 30 functions of a profile (flat and cumulative).

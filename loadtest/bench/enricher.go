@@ -12,11 +12,13 @@ import (
 // EnricherReport compares the enricher's events/s with a JetStream
 // consume→republish passthrough of the same events.
 type EnricherReport struct {
-	Machine Machine       `json:"machine"`
-	Date    string        `json:"date"`
-	Events  int           `json:"events"`
-	Runs    []EnricherRun `json:"runs"`
-	Ratio   float64       `json:"ratio_median"`
+	Machine Machine `json:"machine"`
+	// Overrides are the -set overrides jetlog ran with (none: its defaults).
+	Overrides []string      `json:"jetlog_overrides,omitempty"`
+	Date      string        `json:"date"`
+	Events    int           `json:"events"`
+	Runs      []EnricherRun `json:"runs"`
+	Ratio     float64       `json:"ratio_median"`
 	// CPURatio is the median of the runs' CPU-cost ratios.
 	CPURatio float64 `json:"cpu_ratio_median"`
 }
@@ -45,7 +47,7 @@ type EnricherRun struct {
 // enricher) with the shipped pipelines, each from its first delivery until
 // its consumer has acknowledged everything.
 func Enricher(ctx context.Context, e *Env) (*EnricherReport, error) {
-	r := &EnricherReport{Machine: e.Machine(), Date: time.Now().UTC().Format(time.RFC3339)}
+	r := &EnricherReport{Machine: e.Machine(), Overrides: e.Sets, Date: time.Now().UTC().Format(time.RFC3339)}
 	lines := map[Mix][]Line{}
 	for i, m := range Mixes {
 		lines[m] = Lines(m, e.EnricherEvents/len(Mixes), uint64(40+i))
@@ -65,8 +67,8 @@ func Enricher(ctx context.Context, e *Env) (*EnricherReport, error) {
 		if res.PassthroughSec, res.PassthroughCPUMicros, _, err = drainOnce(ctx, e, passBin, "passthrough", lines, r.Events); err != nil {
 			return nil, fmt.Errorf("passthrough: %w", err)
 		}
-		if res.EnricherSec, res.EnricherCPUMicros, res.RSSMiB, err = drainOnce(ctx, e, enBin, "enricher", lines, r.Events, "-only", "enricher",
-			"-set", "enricher.pipelines_dir="+filepath.Join(e.Repo, "pipelines")); err != nil {
+		if res.EnricherSec, res.EnricherCPUMicros, res.RSSMiB, err = drainOnce(ctx, e, enBin, "enricher", lines, r.Events, e.withSets("-only", "enricher",
+			"-set", "enricher.pipelines_dir="+filepath.Join(e.Repo, "pipelines"))...); err != nil {
 			return nil, fmt.Errorf("enricher: %w", err)
 		}
 		res.Ratio = res.EnricherSec / res.PassthroughSec

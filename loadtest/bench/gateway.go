@@ -11,11 +11,13 @@ import (
 // GatewayReport compares the gateway's acknowledged records/s with a raw
 // JetStream async publish of the same records.
 type GatewayReport struct {
-	Machine Machine      `json:"machine"`
-	Date    string       `json:"date"`
-	Records int          `json:"records"`
-	Runs    []GatewayRun `json:"runs"`
-	Ratio   float64      `json:"ratio_median"`
+	Machine Machine `json:"machine"`
+	// Overrides are the -set overrides jetlog ran with (none: its defaults).
+	Overrides []string     `json:"jetlog_overrides,omitempty"`
+	Date      string       `json:"date"`
+	Records   int          `json:"records"`
+	Runs      []GatewayRun `json:"runs"`
+	Ratio     float64      `json:"ratio_median"`
 	// CPURatio is the median of the runs' CPU-cost ratios.
 	CPURatio float64 `json:"cpu_ratio_median"`
 }
@@ -44,7 +46,7 @@ type GatewayRun struct {
 // 2 MB, two connections, each chunk acknowledged after JetStream stored
 // it) into the same kind of server.
 func Gateway(ctx context.Context, e *Env) (*GatewayReport, error) {
-	r := &GatewayReport{Machine: e.Machine(), Date: time.Now().UTC().Format(time.RFC3339)}
+	r := &GatewayReport{Machine: e.Machine(), Overrides: e.Sets, Date: time.Now().UTC().Format(time.RFC3339)}
 	var chunks []Chunk
 	var raws []RawEvent
 	for i, m := range Mixes {
@@ -104,7 +106,7 @@ func gatewayOnce(ctx context.Context, e *Env, bin string, chunks []Chunk, want i
 		return 0, 0, 0, err
 	}
 	gw, err := StartProc("gateway", bin, e.WorkDir, []string{"JETLOG_NATS__URL=" + n.URL()},
-		"-set", "admin.listen="+addrs[0], "-set", "gateway.forward.listen="+addrs[1], "-set", "gateway.http.listen="+addrs[2])
+		e.withSets("-set", "admin.listen="+addrs[0], "-set", "gateway.forward.listen="+addrs[1], "-set", "gateway.http.listen="+addrs[2])...)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -39,7 +39,11 @@ type Options struct {
 	// ProfileDir, when set, receives a CPU and an allocation profile of
 	// `jetlog run` during an extra end-to-end run of the JSON mix.
 	ProfileDir string
-	Log        *slog.Logger
+	// Sets are -set path=value overrides given to every jetlog process
+	// (jetlog run and the gateway, enricher and indexer binaries), to
+	// measure a setting against the defaults; the reports list them.
+	Sets []string
+	Log  *slog.Logger
 }
 
 // Env is what every measurement of one harness run shares: the options,
@@ -91,6 +95,14 @@ func (e *Env) Prefix(kind string, mix Mix, run int) string {
 	return fmt.Sprintf("bench-%d-%s-%s-%d", e.stamp, kind, mix, run)
 }
 
+// withSets appends the -set overrides of the options to args.
+func (e *Env) withSets(args ...string) []string {
+	for _, s := range e.Sets {
+		args = append(args, "-set", s)
+	}
+	return args
+}
+
 // Machine describes the machine and the OpenSearch node.
 func (e *Env) Machine() Machine { return ThisMachine(e.OpenSearchURL) }
 
@@ -120,12 +132,12 @@ func (e *Env) startJetlog(ctx context.Context, name, osURL, prefix string, pprof
 	if err != nil {
 		return nil, err
 	}
-	p, err := StartProc(name, bin, e.WorkDir, nil, "run",
+	p, err := StartProc(name, bin, e.WorkDir, nil, e.withSets("run",
 		"-set", "nats.server.listen="+addrs[0], "-set", "nats.server.store_dir="+store,
 		"-set", "admin.listen="+addrs[1], "-set", fmt.Sprintf("admin.pprof=%v", pprof),
 		"-set", "gateway.forward.listen="+addrs[2], "-set", "gateway.http.listen="+addrs[3],
 		"-set", "opensearch.urls=["+osURL+"]", "-set", "indexer.index_prefix="+prefix,
-		"-set", "enricher.pipelines_dir="+filepath.Join(e.Repo, "pipelines"))
+		"-set", "enricher.pipelines_dir="+filepath.Join(e.Repo, "pipelines"))...)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +239,7 @@ func (e *Env) startService(ctx context.Context, name, natsURL string, args ...st
 	if err != nil {
 		return nil, err
 	}
-	args = append([]string{"-set", "admin.listen=" + addrs[0]}, args...)
+	args = e.withSets(append([]string{"-set", "admin.listen=" + addrs[0]}, args...)...)
 	p, err := StartProc(name, bin, e.WorkDir, []string{"JETLOG_NATS__URL=" + natsURL}, args...)
 	if err != nil {
 		return nil, err

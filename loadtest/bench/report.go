@@ -35,15 +35,18 @@ func cpuTarget(m Mix) float64 {
 	return TargetCPUJSON
 }
 
-func header(b *strings.Builder, title, date string, m Machine) {
+func header(b *strings.Builder, title, date string, m Machine, overrides ...string) {
 	b.WriteString(generated)
 	fmt.Fprintf(b, "# %s\n\n%s on %s.\n\n", title, date, m)
+	if len(overrides) > 0 {
+		fmt.Fprintf(b, "**jetlog ran with settings changed from its defaults:** `%s`.\n\n", strings.Join(overrides, "`, `"))
+	}
 }
 
 // Markdown renders the end-to-end comparison.
 func (r *E2EReport) Markdown() string {
 	var b strings.Builder
-	header(&b, "End to end: a shipper's direct bulk vs the same records through jetlog", r.Date, r.Machine)
+	header(&b, "End to end: a shipper's direct bulk vs the same records through jetlog", r.Date, r.Machine, r.Overrides...)
 	fmt.Fprintf(&b, "%d records per mix. **Baseline**: the raw records bulk-indexed straight into the node as Fluent Bit's `opensearch` output writes them "+
 		"(`{\"@timestamp\", \"log\"}` per line, `create` with ids left to OpenSearch, a new index with the node's defaults) with opensearch-go's BulkIndexer "+
 		"(2 workers, flush at 5 MB or 1 s). **jetlog**: the same records shipped as Fluent Bit's `forward` output sends them (PackedForward chunks of up to 2 MB, "+
@@ -87,19 +90,30 @@ func (r *E2EReport) osPerDoc(m Mix) (float64, float64) {
 func (r *E2EReport) ProfileMarkdown() string {
 	p := r.Profile
 	var b strings.Builder
-	header(&b, "Where `jetlog run` spends its CPU and allocations (JSON mix)", r.Date, r.Machine)
+	header(&b, "Where `jetlog run` spends its CPU and allocations (JSON mix)", r.Date, r.Machine, r.Overrides...)
 	fmt.Fprintf(&b, "One extra end-to-end run of the JSON mix (%d records) through `jetlog run` with `admin.pprof: true`: a %d-second CPU profile from the first chunk sent "+
 		"(`/debug/pprof/profile`), and the allocation profile at the end (`/debug/pprof/allocs`, `-sample_index=alloc_space`: bytes allocated since the process started). "+
 		"This run made %.0f docs/s (load %.1f); profiling costs a little, so it is not one of the measured runs. "+
 		"The profiles themselves are written to `%s`; open them with `go tool pprof -http=: <file>`.\n\n", r.Events, p.Seconds, p.DocsPerSec, p.LoadAverage, "loadtest/results/profiles/")
-	fmt.Fprintf(&b, "## CPU (`go tool pprof -top`)\n\n```\n%s\n```\n\n## Allocated bytes (`go tool pprof -sample_index=alloc_space -top`)\n\n```\n%s\n```\n", p.CPUTop, p.AllocTop)
+	b.WriteString("## By part\n\nThe share of the samples whose stack passes through each part (`go tool pprof -focus=<part>`); parts overlap " +
+		"(an allocation made by the enricher counts for the enricher and for `runtime.mallocgc`), so the column does not add up to 100 %.\n\n")
+	b.WriteString("| part | CPU | allocated bytes |\n| --- | ---: | ---: |\n")
+	for i, s := range p.CPUShares {
+		alloc := "–"
+		if i < len(p.AllocShares) && p.AllocShares[i].Percent >= 0 {
+			alloc = fmt.Sprintf("%.1f %%", p.AllocShares[i].Percent)
+		}
+		fmt.Fprintf(&b, "| %s | %.1f %% | %s |\n", s.Part, s.Percent, alloc)
+	}
+	fmt.Fprintf(&b, "\n## CPU, by function (`go tool pprof -top`)\n\n```\n%s\n```\n\n## CPU, cumulative (`go tool pprof -top -cum`)\n\n```\n%s\n```\n\n"+
+		"## Allocated bytes (`go tool pprof -sample_index=alloc_space -top`)\n\n```\n%s\n```\n", p.CPUTop, p.CPUTopCum, p.AllocTop)
 	return b.String()
 }
 
 // Markdown renders the CPU split.
 func (r *CPUReport) Markdown() string {
 	var b strings.Builder
-	header(&b, "CPU per event of each jetlog process", r.Date, r.Machine)
+	header(&b, "CPU per event of each jetlog process", r.Date, r.Machine, r.Overrides...)
 	fmt.Fprintf(&b, "%d records per mix shipped as Fluent Bit's forward output sends them to standalone processes, each with its defaults: a NATS server "+
 		"(`loadtest/cmd/natsd`: the server `jetlog run` embeds, with its settings), the gateway, the enricher (its binary also runs the archiver, as `jetlog run` does) "+
 		"and the indexer, into the same OpenSearch node; each process's user + system CPU time is read from `/proc/<pid>/stat` before the first chunk and once "+
@@ -143,7 +157,7 @@ func (r *CPUReport) Markdown() string {
 // Markdown renders the backlog measurement.
 func (r *BacklogReport) Markdown() string {
 	var b strings.Builder
-	header(&b, "Memory of `jetlog run` with a backlog", r.Date, r.Machine)
+	header(&b, "Memory of `jetlog run` with a backlog", r.Date, r.Machine, r.Overrides...)
 	fmt.Fprintf(&b, "%d records of the JSON mix shipped to `jetlog run` whose OpenSearch URL points at a closed port: the gateway stores them, the enricher "+
 		"enriches them and the archiver copies them, and every one then waits in `LOGS` for the indexer. The resident set is read from `/proc/<pid>/status` once "+
 		"the whole backlog is in `LOGS`.\n\n", r.Events)
@@ -162,7 +176,7 @@ func (r *BacklogReport) Markdown() string {
 // Markdown renders the gateway ratio.
 func (r *GatewayReport) Markdown() string {
 	var b strings.Builder
-	header(&b, "Gateway: acknowledged records/s vs a raw JetStream publish", r.Date, r.Machine)
+	header(&b, "Gateway: acknowledged records/s vs a raw JetStream publish", r.Date, r.Machine, r.Overrides...)
 	fmt.Fprintf(&b, "%d records (the three mixes). **Baseline**: each record's bytes published to the embedded server in the harness with JetStream async publish "+
 		"(4000 in flight, with ids). **Gateway**: the gateway process receiving the same records as Fluent Bit's forward output sends them "+
 		"(PackedForward chunks of up to 2 MB, 2 connections, each chunk acknowledged once stored) into the same kind of server; the rate runs to the last ack.\n\n", r.Records)
@@ -180,7 +194,7 @@ func (r *GatewayReport) Markdown() string {
 // Markdown renders the enricher ratio.
 func (r *EnricherReport) Markdown() string {
 	var b strings.Builder
-	header(&b, "Enricher: events/s vs a consume→republish passthrough", r.Date, r.Machine)
+	header(&b, "Enricher: events/s vs a consume→republish passthrough", r.Date, r.Machine, r.Overrides...)
 	fmt.Fprintf(&b, "%d events (the three mixes) in `LOGS_RAW` as the gateway writes them, in the embedded server in the harness. **Baseline**: a passthrough process "+
 		"(`loadtest/cmd/passthrough`: jetlog's worker runtime with the enricher's consumer settings, republishing each event's bytes with its id on the enriched subject). "+
 		"**Enricher**: the enricher process alone (`-only enricher`) with the shipped pipelines. Each runs from its first delivery until its consumer has acknowledged "+
@@ -242,6 +256,14 @@ func Summary(dir string) (string, error) {
 		if m.CPU != "" {
 			fmt.Fprintf(&b, "Machine: %s. Every figure is the median of the runs of one scenario, against a baseline measured in the same run; each scenario's file gives every run with the load average.\n\n", m)
 			break
+		}
+	}
+	for _, o := range []struct {
+		name string
+		sets []string
+	}{{"e2e", e2e.Overrides}, {"cpu", cpu.Overrides}, {"backlog", backlog.Overrides}, {"gateway", gw.Overrides}, {"enricher", en.Overrides}} {
+		if have[o.name] && len(o.sets) > 0 {
+			fmt.Fprintf(&b, "**%s ran jetlog with settings changed from its defaults:** `%s`.\n\n", o.name, strings.Join(o.sets, "`, `"))
 		}
 	}
 	b.WriteString("| figure | baseline | jetlog | ratio | target | CPU-cost ratio | where | measured |\n| --- | ---: | ---: | ---: | --- | ---: | --- | --- |\n")

@@ -39,6 +39,8 @@ func main() {
 	profile := flag.Bool("profile", true, "e2e: profile `jetlog run` (CPU and allocations) in an extra run of the JSON mix")
 	repo := flag.String("repo", "..", "the repository root")
 	out := flag.String("out", "results", "where to write the results")
+	var sets setFlag
+	flag.Var(&sets, "set", "a jetlog setting, path=value, given to every jetlog process (repeatable; the reports list it), e.g. -set streams.archive.enabled=false")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -64,7 +66,7 @@ func main() {
 	}
 	defer os.RemoveAll(work)
 	o := bench.Options{Repo: root, WorkDir: work, OpenSearchURL: strings.TrimRight(*osURL, "/"), Runs: max(1, *runs), Events: *events, Backlog: *backlog,
-		GatewayRecords: *records, EnricherEvents: *enricherEvents, Log: log}
+		GatewayRecords: *records, EnricherEvents: *enricherEvents, Sets: sets, Log: log}
 	if *profile {
 		o.ProfileDir = filepath.Join(outDir, "profiles")
 	}
@@ -139,6 +141,12 @@ func asReport[R report](r R, err error) (report, error) {
 	}
 	return r, nil
 }
+
+// setFlag collects repeated -set values.
+type setFlag []string
+
+func (s *setFlag) String() string     { return strings.Join(*s, ",") }
+func (s *setFlag) Set(v string) error { *s = append(*s, v); return nil }
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
