@@ -183,3 +183,16 @@ PASS
 		t.Errorf("second benchmark %+v", x)
 	}
 }
+
+// TestProfileTotalBytes reads pprof's total in its units.
+func TestProfileTotalBytes(t *testing.T) {
+	for top, want := range map[string]float64{
+		"Showing nodes accounting for 2.54GB, 70.82% of 3.58GB total":     3.58 * (1 << 30),
+		"Showing nodes accounting for 172.05MB, 94.81% of 181.48MB total": 181.48 * (1 << 20),
+		"no total here": 0,
+	} {
+		if got := profileTotalBytes(top); got != want {
+			t.Errorf("%q: %v, want %v", top, got, want)
+		}
+	}
+}

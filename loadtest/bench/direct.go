@@ -74,17 +74,30 @@ func openSearchCPU(ctx context.Context, url string) time.Duration {
 // perEvent is d per one of n events, in microseconds.
 func perEvent(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
 
-// direct bulk-indexes lines into one new index the way a shipper's
-// OpenSearch output writes them (Fluent Bit's opensearch output: one
-// document per record, {"@timestamp", "log"}, `create` with ids left to
-// OpenSearch, the index created on first write with the node's
-// defaults) with opensearch-go's BulkIndexer (two workers, 5 MB or 1 s),
-// and measures until every document is searchable.
-func direct(ctx context.Context, cl *opensearchapi.Client, url, index string, lines []Line) (Throughput, error) {
-	docs := make([][]byte, len(lines))
+// bulkItem is one document to create: into index, with id ("" leaves the
+// id to OpenSearch).
+type bulkItem struct {
+	index, id string
+	body      []byte
+}
+
+// rawItems are lines as a shipper's OpenSearch output writes them (Fluent
+// Bit's opensearch output: one document per record, {"@timestamp",
+// "log"}, `create` with ids left to OpenSearch) into one index, which
+// OpenSearch creates on first write with the node's defaults.
+func rawItems(index string, lines []Line) []bulkItem {
+	items := make([]bulkItem, len(lines))
 	for i, l := range lines {
-		docs[i] = bulkDoc(l)
+		items[i] = bulkItem{index: index, body: bulkDoc(l)}
 	}
+	return items
+}
+
+// direct bulk-indexes items with opensearch-go's BulkIndexer (two
+// workers, 5 MB or 1 s), the documents built before the clock starts, and
+// measures until all of them are searchable under pattern; it then checks
+// pattern holds exactly that many.
+func direct(ctx context.Context, cl *opensearchapi.Client, url, pattern string, items []bulkItem) (Throughput, error) {
 	var mu sync.Mutex
 	var failures []string
 	fail := func(s string) {
@@ -95,20 +108,20 @@ func direct(ctx context.Context, cl *opensearchapi.Client, url, index string, li
 		mu.Unlock()
 	}
 	bi, err := opensearchutil.NewBulkIndexer(opensearchutil.BulkIndexerConfig{
-		Client: cl, Index: index, NumWorkers: shipperWorkers, FlushBytes: directFlushBytes, FlushInterval: directFlushInterval,
+		Client: cl, NumWorkers: shipperWorkers, FlushBytes: directFlushBytes, FlushInterval: directFlushInterval,
 		OnError: func(_ context.Context, err error) { fail(err.Error()) },
 	})
 	if err != nil {
 		return Throughput{}, err
 	}
-	t := Throughput{Docs: len(lines), LoadBefore: LoadAvg()}
+	t := Throughput{Docs: len(items), LoadBefore: LoadAvg()}
 	os0 := openSearchCPU(ctx, url)
 	self0 := SelfCPU()
 	start := time.Now()
 	counted := make(chan countResult, 1)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { counted <- waitCount(cctx, url, index, len(lines)) }()
+	go func() { counted <- waitCount(cctx, url, pattern, len(items)) }()
 	onFailure := func(_ context.Context, _ opensearchutil.BulkIndexerItem, r opensearchapi.BulkRespItem, err error) {
 		if err != nil {
 			fail(err.Error())
@@ -116,8 +129,8 @@ func direct(ctx context.Context, cl *opensearchapi.Client, url, index string, li
 			fail(fmt.Sprintf("%d %s", r.Status, r.Error.Reason))
 		}
 	}
-	for _, d := range docs {
-		if err := bi.Add(ctx, opensearchutil.BulkIndexerItem{Action: "create", Body: bytes.NewReader(d), OnFailure: onFailure}); err != nil {
+	for _, it := range items {
+		if err := bi.Add(ctx, opensearchutil.BulkIndexerItem{Action: "create", Index: it.index, DocumentID: it.id, Body: bytes.NewReader(it.body), OnFailure: onFailure}); err != nil {
 			return Throughput{}, err
 		}
 	}
@@ -137,7 +150,7 @@ func direct(ctx context.Context, cl *opensearchapi.Client, url, index string, li
 	t.Seconds = c.at.Sub(start).Seconds()
 	t.DocsPerSec = float64(t.Docs) / t.Seconds
 	t.LoadAfter = LoadAvg()
-	if err := exactCount(ctx, cl, index, len(lines)); err != nil {
+	if err := exactCount(ctx, cl, pattern, len(items)); err != nil {
 		return Throughput{}, err
 	}
 	return t, nil

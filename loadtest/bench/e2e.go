@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jetlog/jetlog/libs/topology"
+	"github.com/jetlog/jetlog/services/indexer/index"
 )
 
 // E2EReport is the user's comparison: the same raw records bulk-indexed
@@ -33,11 +35,15 @@ type E2EReport struct {
 
 // E2ERun is one pair of measurements, taken one after the other.
 type E2ERun struct {
-	Mix    Mix           `json:"mix"`
-	Run    int           `json:"run"`
-	Direct Throughput    `json:"direct"`
-	Jetlog JetlogMeasure `json:"jetlog"`
-	Ratio  float64       `json:"ratio"`
+	Mix    Mix        `json:"mix"`
+	Run    int        `json:"run"`
+	Direct Throughput `json:"direct"`
+	// JetlogDocs is the direct bulk of the documents jetlog makes of the
+	// same records (not a baseline of the target: it says how much of the
+	// gap is OpenSearch indexing richer documents).
+	JetlogDocs Throughput    `json:"direct_jetlog_documents"`
+	Jetlog     JetlogMeasure `json:"jetlog"`
+	Ratio      float64       `json:"ratio"`
 }
 
 // JetlogMeasure is one measurement of a jetlog process.
@@ -65,9 +71,11 @@ type E2EMix struct {
 	// CPURatio the first over the second: the throughput ratio a machine
 	// that is CPU-bound on both paths would show, and a figure that a
 	// machine shared with other work disturbs less than a rate.
-	DirectPathMicros float64 `json:"direct_path_cpu_us_per_doc"`
-	JetlogPathMicros float64 `json:"jetlog_path_cpu_us_per_doc"`
-	CPURatio         float64 `json:"cpu_ratio"`
+	// JetlogDocsDocsSec is the direct bulk of jetlog's own documents.
+	JetlogDocsDocsSec float64 `json:"direct_jetlog_documents_docs_per_sec"`
+	DirectPathMicros  float64 `json:"direct_path_cpu_us_per_doc"`
+	JetlogPathMicros  float64 `json:"jetlog_path_cpu_us_per_doc"`
+	CPURatio          float64 `json:"cpu_ratio"`
 }
 
 // ProfileRun is the extra, profiled end-to-end run of the JSON mix.
@@ -83,9 +91,12 @@ type ProfileRun struct {
 	// CPUShares and AllocShares say, for each part of the process, the
 	// share of samples whose stack passes through it (parts overlap: the
 	// collector runs inside the enricher's allocations, for one).
-	CPUShares   []Share `json:"cpu_shares"`
-	AllocShares []Share `json:"alloc_space_shares"`
-	LoadAverage float64 `json:"load"`
+	CPUShares []Share `json:"cpu_shares"`
+	// AllocBytesPerEvent is the bytes the process allocated over its life
+	// (startup included, a few MB) per record of the run.
+	AllocBytesPerEvent float64 `json:"alloc_bytes_per_event"`
+	AllocShares        []Share `json:"alloc_space_shares"`
+	LoadAverage        float64 `json:"load"`
 }
 
 // E2E runs the user's comparison for every mix, Runs times, the direct
@@ -94,11 +105,18 @@ func E2E(ctx context.Context, e *Env) (*E2EReport, error) {
 	r := &E2EReport{Machine: e.Machine(), Overrides: e.Sets, Date: time.Now().UTC().Format(time.RFC3339), Events: e.Events}
 	data := map[Mix][]Line{}
 	chunks := map[Mix][]Chunk{}
+	docs := map[Mix][]jetlogDoc{}
 	for i, m := range Mixes {
 		data[m] = Lines(m, e.Events, uint64(10+i))
 		var err error
 		if chunks[m], err = ForwardChunks(m.Source(), data[m], string(m)); err != nil {
 			return nil, err
+		}
+		if docs[m], err = e.jetlogDocs(m, data[m]); err != nil {
+			return nil, err
+		}
+		if len(docs[m]) != len(data[m]) {
+			return nil, fmt.Errorf("%s: the pipelines made %d documents of %d records; the mixes must not be dropped", m, len(docs[m]), len(data[m]))
 		}
 	}
 	var longestJSON time.Duration
@@ -109,13 +127,18 @@ func E2E(ctx context.Context, e *Env) (*E2EReport, error) {
 				return nil, fmt.Errorf("direct %s run %d: %w", m, run, err)
 			}
 			e.Log.Info("direct", "mix", m, "run", run, "docs_per_sec", int(d.DocsPerSec), "load", d.LoadBefore)
+			jd, err := e.docsOnce(ctx, m, run, docs[m])
+			if err != nil {
+				return nil, fmt.Errorf("direct bulk of jetlog's documents, %s run %d: %w", m, run, err)
+			}
+			e.Log.Info("direct, jetlog's documents", "mix", m, "run", run, "docs_per_sec", int(jd.DocsPerSec), "load", jd.LoadBefore)
 			j, err := e.jetlogOnce(ctx, m, run, chunks[m], nil)
 			if err != nil {
 				return nil, fmt.Errorf("jetlog %s run %d: %w", m, run, err)
 			}
 			e.Log.Info("jetlog run", "mix", m, "run", run, "docs_per_sec", int(j.DocsPerSec), "ratio", fmt.Sprintf("%.2f", j.DocsPerSec/d.DocsPerSec),
 				"cpu_us_per_event", int(j.CPUMicrosPerEvent), "load", j.LoadBefore)
-			r.Runs = append(r.Runs, E2ERun{Mix: m, Run: run, Direct: d, Jetlog: j, Ratio: j.DocsPerSec / d.DocsPerSec})
+			r.Runs = append(r.Runs, E2ERun{Mix: m, Run: run, Direct: d, JetlogDocs: jd, Jetlog: j, Ratio: j.DocsPerSec / d.DocsPerSec})
 			if m == MixJSON {
 				longestJSON = max(longestJSON, time.Duration(j.Seconds*float64(time.Second)))
 			}
@@ -124,16 +147,17 @@ func E2E(ctx context.Context, e *Env) (*E2EReport, error) {
 	for _, m := range Mixes {
 		var s E2EMix
 		s.Mix = m
-		var ds, js, rs, cpu, rss, dp, jp []float64
+		var ds, js, rs, cpu, rss, dp, jp, jd []float64
 		for _, run := range r.Runs {
 			if run.Mix == m {
+				jd = append(jd, run.JetlogDocs.DocsPerSec)
 				ds, js, rs = append(ds, run.Direct.DocsPerSec), append(js, run.Jetlog.DocsPerSec), append(rs, run.Ratio)
 				cpu, rss = append(cpu, run.Jetlog.CPUMicrosPerEvent), append(rss, run.Jetlog.PeakRSSMiB)
 				dp = append(dp, run.Direct.OpenSearchMicrosPerDoc+run.Direct.HarnessMicrosPerDoc)
 				jp = append(jp, run.Jetlog.CPUMicrosPerEvent+run.Jetlog.OpenSearchMicrosPerDoc+run.Jetlog.HarnessMicrosPerDoc)
 			}
 		}
-		s.DirectPathMicros, s.JetlogPathMicros = median(dp), median(jp)
+		s.DirectPathMicros, s.JetlogPathMicros, s.JetlogDocsDocsSec = median(dp), median(jp), median(jd)
 		s.CPURatio = s.DirectPathMicros / s.JetlogPathMicros
 		s.DirectDocsSec, s.JetlogDocsSec, s.Ratio = median(ds), median(js), median(rs)
 		s.RatioMin, s.RatioMax = minOf(rs), maxOf(rs)
@@ -157,7 +181,67 @@ func (e *Env) directOnce(ctx context.Context, m Mix, run int, lines []Line) (Thr
 			e.Log.Warn("cleanup", "err", err)
 		}
 	}()
-	return direct(ctx, e.OS, e.OpenSearchURL, index, lines)
+	return direct(ctx, e.OS, e.OpenSearchURL, index, rawItems(index, lines))
+}
+
+// jetlogDoc is one document jetlog writes for a line: what the enricher
+// publishes, and what the indexer routes it by.
+type jetlogDoc struct {
+	id      string
+	ts      time.Time
+	dataset string
+	body    []byte
+}
+
+// jetlogDocs runs the gateway's publisher and the enricher with the
+// shipped pipelines in this process over lines, and returns the documents
+// the indexer would write for them.
+func (e *Env) jetlogDocs(m Mix, lines []Line) ([]jetlogDoc, error) {
+	in, err := gatewayMessages(m.Source(), lines)
+	if err != nil {
+		return nil, err
+	}
+	out, err := enrichedMessages(in, filepath.Join(e.Repo, "pipelines"))
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]jetlogDoc, len(out))
+	for i, o := range out {
+		var r struct {
+			ID        string    `json:"id"`
+			Timestamp time.Time `json:"@timestamp"`
+			Dataset   string    `json:"dataset"`
+		}
+		if err := json.Unmarshal(o.Data, &r); err != nil {
+			return nil, fmt.Errorf("enriched event %d: %w", i, err)
+		}
+		docs[i] = jetlogDoc{id: r.ID, ts: r.Timestamp, dataset: r.Dataset, body: o.Data}
+	}
+	return docs, nil
+}
+
+// docsOnce bulk-indexes jetlog's own documents for the records directly,
+// as the indexer would write them (its index template, its index names,
+// `create` with the event ids), to tell what OpenSearch spends on jetlog's
+// documents from what jetlog spends making them.
+func (e *Env) docsOnce(ctx context.Context, m Mix, run int, docs []jetlogDoc) (Throughput, error) {
+	prefix := e.Prefix("docs", m, run)
+	defer func() {
+		if err := deleteIndices(e.OS, prefix); err != nil {
+			e.Log.Warn("cleanup", "err", err)
+		}
+	}()
+	s := index.DefaultSettings()
+	s.IndexPrefix = prefix
+	ix := index.New(e.OS, s)
+	if err := ix.EnsureTemplate(ctx); err != nil {
+		return Throughput{}, err
+	}
+	items := make([]bulkItem, len(docs))
+	for i, d := range docs {
+		items[i] = bulkItem{index: ix.IndexFor(d.dataset, d.ts), id: d.id, body: d.body}
+	}
+	return direct(ctx, e.OS, e.OpenSearchURL, prefix+"-*", items)
 }
 
 // profiling asks jetlogOnce for profiles of the process.
@@ -300,7 +384,8 @@ func (e *Env) profileJSON(ctx context.Context, chunks []Chunk, expected time.Dur
 	}
 	e.Log.Info("profiled run", "docs_per_sec", int(m.DocsPerSec), "cpu_profile", p.cpuPath)
 	return &ProfileRun{Mix: MixJSON, Seconds: secs, DocsPerSec: m.DocsPerSec, CPUProfile: filepath.Join("profiles", filepath.Base(p.cpuPath)), AllocProf: filepath.Join("profiles", filepath.Base(p.allocTo)),
-		CPUTop: cpuTop, CPUTopCum: cpuCum, AllocTop: allocTop, CPUShares: cpuShares, AllocShares: allocShares, LoadAverage: load}, nil
+		CPUTop: cpuTop, CPUTopCum: cpuCum, AllocTop: allocTop, CPUShares: cpuShares, AllocShares: allocShares, LoadAverage: load,
+		AllocBytesPerEvent: profileTotalBytes(allocTop) / float64(m.Docs)}, nil
 }
 
 // Share is the part of a profile's samples whose stacks pass through one
@@ -327,6 +412,18 @@ var profileParts = []struct {
 	{"allocation (runtime.mallocgc)", `^runtime\.mallocgc$`, true},
 	{"garbage collector, background (runtime.gcBgMarkWorker)", `^runtime\.gcBgMarkWorker$`, true},
 	{"system calls", `^(internal/runtime/)?syscall`, true},
+}
+
+var profileTotal = regexp.MustCompile(`of ([\d.]+)([kMGT]?B) total`)
+
+// profileTotalBytes reads the total of a memory profile's -top output.
+func profileTotalBytes(top string) float64 {
+	m := profileTotal.FindStringSubmatch(top)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v * map[string]float64{"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[m[2]]
 }
 
 var accounting = regexp.MustCompile(`Showing nodes accounting for \S+, ([\d.]+)% of`)

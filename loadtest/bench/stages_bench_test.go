@@ -12,15 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/libs/worker"
-	"github.com/jetlog/jetlog/services/enricher/enrich"
 	"github.com/jetlog/jetlog/services/gateway/forward"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 	"github.com/jetlog/jetlog/services/indexer/index"
@@ -37,7 +34,10 @@ import (
 // CPU with the real servers is measured end to end by `jetlog-bench
 // -scenario cpu`.
 
-const benchLines = 3000 // distinct lines per mix, cycled
+const (
+	benchLines   = 3000 // distinct lines per mix, cycled
+	pipelinesDir = "../../pipelines"
+)
 
 // BenchmarkGatewayPublish is the gateway's publisher path per record:
 // forward.DecodeEntries of chunks of 1000 records, then
@@ -52,7 +52,7 @@ func BenchmarkGatewayPublish(b *testing.B) {
 				stream = appendEntry(stream, l)
 				offs = append(offs, len(stream))
 			}
-			js := newStubJS(4096)
+			js := newCaptureJS(4096)
 			p := ingest.NewPublisher(js, ingest.DefaultPublisherConfig(), ingest.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
 			ctx := context.Background()
 			lim := ingest.DefaultLimits()
@@ -83,9 +83,14 @@ func BenchmarkGatewayPublish(b *testing.B) {
 func BenchmarkEnricher(b *testing.B) {
 	for i, m := range Mixes {
 		b.Run(string(m), func(b *testing.B) {
-			in := gatewayMessages(b, m, uint64(50+i))
-			js := newStubJS(4096)
-			h := enricherHandler(b, js)
+			in, err := gatewayMessages(m.Source(), Lines(m, benchLines, uint64(50+i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := newEnricher(newCaptureJS(4096), pipelinesDir)
+			if err != nil {
+				b.Fatal(err)
+			}
 			benchBatches(b, h, in, 500)
 		})
 	}
@@ -97,15 +102,13 @@ func BenchmarkEnricher(b *testing.B) {
 func BenchmarkIndexer(b *testing.B) {
 	for i, m := range Mixes {
 		b.Run(string(m), func(b *testing.B) {
-			js := newStubJS(4096)
-			var out []*nats.Msg
-			js.keep = func(m *nats.Msg) { out = append(out, m) }
-			h := enricherHandler(b, js)
-			in := gatewayMessages(b, m, uint64(50+i))
-			for _, res := range h.HandleBatch(context.Background(), in) {
-				if res != nil {
-					b.Fatal(res)
-				}
+			in, err := gatewayMessages(m.Source(), Lines(m, benchLines, uint64(50+i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, err := enrichedMessages(in, pipelinesDir)
+			if err != nil {
+				b.Fatal(err)
 			}
 			enriched := make([]*worker.Msg, len(out))
 			for i, o := range out {
@@ -151,92 +154,6 @@ func reportCPU(b *testing.B) func() {
 		b.StopTimer()
 		b.ReportMetric(float64((SelfCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
-}
-
-// gatewayMessages returns what the gateway publishes for benchLines lines
-// of a mix, as the enricher receives them.
-func gatewayMessages(b *testing.B, m Mix, seed uint64) []*worker.Msg {
-	b.Helper()
-	js := newStubJS(benchLines + 1)
-	var out []*worker.Msg
-	stored := time.Now()
-	js.keep = func(nm *nats.Msg) {
-		out = append(out, &worker.Msg{Subject: nm.Subject, Data: nm.Data, Header: nm.Header, Deliveries: 1,
-			Stream: topology.RawStream, Sequence: uint64(len(out) + 1), Time: stored})
-	}
-	p := ingest.NewPublisher(js, ingest.DefaultPublisherConfig(), ingest.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
-	recs, err := ForwardRecords(m.Source(), Lines(m, benchLines, seed))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, err := range p.Publish(context.Background(), "forward", recs) {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	return out
-}
-
-// enricherHandler is the enricher as its binary builds it, with the
-// shipped pipelines, publishing to js.
-func enricherHandler(b *testing.B, js jetstream.JetStream) worker.BatchHandler {
-	b.Helper()
-	cfg := enrich.Defaults()
-	cfg.PipelinesDir = "../../pipelines"
-	cfg.Watch = false
-	reg := prometheus.NewRegistry()
-	e, err := enrich.New(cfg, reg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return worker.Events(js, e, enrich.Output(cfg), worker.NewMetrics(reg), "enricher")
-}
-
-// stubJS stands in for JetStream: every publish is acknowledged at once,
-// from a ring of reusable futures, so it allocates nothing per event. Any
-// other JetStream method panics (the embedded interface is nil).
-type stubJS struct {
-	jetstream.JetStream
-	futs []*stubFuture
-	next int
-	keep func(*nats.Msg) // when set, sees every published message
-}
-
-type stubFuture struct {
-	ok  chan *jetstream.PubAck
-	err chan error
-	msg *nats.Msg
-}
-
-var stubAck = &jetstream.PubAck{Stream: "STUB", Sequence: 1}
-
-func (f *stubFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
-func (f *stubFuture) Err() <-chan error            { return f.err }
-func (f *stubFuture) Msg() *nats.Msg               { return f.msg }
-
-// newStubJS returns a stub with n futures: more than any batch publishes
-// before it reads its acks.
-func newStubJS(n int) *stubJS {
-	s := &stubJS{futs: make([]*stubFuture, n)}
-	for i := range s.futs {
-		s.futs[i] = &stubFuture{ok: make(chan *jetstream.PubAck, 1), err: make(chan error)}
-	}
-	return s
-}
-
-func (s *stubJS) PublishMsgAsync(m *nats.Msg, _ ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
-	f := s.futs[s.next%len(s.futs)]
-	s.next++
-	select {
-	case f.ok <- stubAck:
-	default:
-		panic("stub future reused before its ack was read: give newStubJS more futures")
-	}
-	f.msg = m
-	if s.keep != nil {
-		s.keep(m)
-	}
-	return f, nil
 }
 
 // bulkStub answers every _bulk request as OpenSearch does when it creates
