@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// RawEvent is one synthetic log line and the source it is shipped under.
+// RawEvent is one message to publish straight into JetStream: its source,
+// bytes and id.
 type RawEvent struct {
 	Source string
 	Data   []byte
@@ -117,27 +118,4 @@ func syslogLine(r *rand.Rand, ts time.Time, rfc3164 bool) []byte {
 	}
 	return fmt.Appendf(nil, `<%d>1 %s %s billing %d ID%d [meta@32473 region="eu" zone="%c"] invoice %d sent to the mail queue after %d retries`,
 		8+r.IntN(8), ts.Format(time.RFC3339Nano), hosts[r.IntN(len(hosts))], r.IntN(30000), r.IntN(100), 'a'+rune(r.IntN(3)), r.IntN(1e6), r.IntN(4))
-}
-
-// Generate makes n realistic raw events: a third nginx access lines, a third
-// JSON application logs (some with secrets to redact), a third syslog, each
-// around 300–500 bytes, deterministic for a seed.
-func Generate(n int, seed uint64) []RawEvent {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	out := make([]RawEvent, n)
-	for i := range out {
-		ts := base.Add(time.Duration(i) * 10 * time.Millisecond)
-		var ev RawEvent
-		switch i % 3 {
-		case 0:
-			ev.Source, ev.Data = "nginx.edge", accessLine(r, ts)
-		case 1:
-			ev.Source, ev.Data = "app.payments.checkout", appLine(r, ts)
-		default:
-			ev.Source, ev.Data = "syslog.paris", syslogLine(r, ts, false)
-		}
-		ev.ID = fmt.Sprintf("bench-%d", i)
-		out[i] = ev
-	}
-	return out
 }

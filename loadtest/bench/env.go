@@ -448,15 +448,6 @@ func (p *Proc) Stop() {
 // MiB formats bytes.
 func MiB(b int64) float64 { return float64(b) / (1 << 20) }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(n int) ([]string, error) {
 	var out []string
