@@ -50,7 +50,7 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 5s; make fuzz FUZZ_TIME=1m
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
-bench: ## run the load-test harness (about 10 min); writes loadtest/results/ (OPENSEARCH_URL=… to use a running node; BENCH_ARGS=-help)
+bench: ## run the load-test harness (10–15 min on 2 cores); writes loadtest/results/ (OPENSEARCH_URL=… to use a running node; BENCH_ARGS=-help)
 	@if [ -z "$$OPENSEARCH_URL" ]; then $(OPENSEARCH) up; fi
 	cd loadtest && go run ./cmd/jetlog-bench $(BENCH_ARGS)
 
