@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := libs services/enricher services/indexer services/gateway cmd/jetlog loadtest examples
+MODULES := libs services/enricher services/indexer services/gateway services/alerter services/notifier cmd/jetlog loadtest examples
 BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
-FUZZ_TIME ?= 5s
+FUZZ_TIME ?=
 BENCH_ARGS ?=
 
 .PHONY: help
@@ -14,7 +14,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## install the tools tests need that Go does not bring (promtool)
+deps: ## install the tools tests need that Go does not bring (promtool, Alertmanager)
 	@scripts/install-deps.sh
 
 .PHONY: build
@@ -24,6 +24,8 @@ build: ## build every binary into build/bin
 	go build -o $(BIN)/enricher ./services/enricher
 	go build -o $(BIN)/indexer ./services/indexer
 	go build -o $(BIN)/gateway ./services/gateway
+	go build -o $(BIN)/notifier ./services/notifier
+	go build -o $(BIN)/alerter ./services/alerter
 
 .PHONY: run
 run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + the local OpenSearch
@@ -32,6 +34,7 @@ run: opensearch-up build ## run the whole pipeline: embedded NATS + workers + th
 .PHONY: test
 test: deps opensearch-up vet ## run every module's tests (starts the local OpenSearch) and a short fuzz pass
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GO_TEST_FLAGS) ./...); done
+	@scripts/fuzz_test.sh
 	@$(MAKE) --no-print-directory fuzz
 	@echo "tests passed; the local OpenSearch is still running (make opensearch-down stops it)"
 
@@ -46,11 +49,11 @@ lint: vet ## go vet, plus staticcheck when it can be installed
 	else echo "staticcheck not installable here; go vet only"; fi
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZ_TIME (default 5s; make fuzz FUZZ_TIME=1m for longer)
+fuzz: ## run every fuzz target for its execution budget (scripts/fuzz-budgets.txt); FUZZ_TIME=2m or =500000x each for longer
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
-bench: ## run the load-test harness (10–15 min on 2 cores); writes loadtest/results/ (OPENSEARCH_URL=… to use a running node; BENCH_ARGS=-help)
+bench: ## run the load-test harness, every scenario (about 20 min on 2 cores); writes loadtest/results/ (OPENSEARCH_URL=… to use a running node; BENCH_ARGS=-help)
 	@if [ -z "$$OPENSEARCH_URL" ]; then $(OPENSEARCH) up; fi
 	cd loadtest && go run ./cmd/jetlog-bench $(BENCH_ARGS)
 

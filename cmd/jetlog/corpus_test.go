@@ -52,9 +52,11 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 	cfg.NATS.Server.StoreDir = t.TempDir()
 	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
+	app.Notifier(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Enabled = false
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = pipelines
+	app.Alerter(cfg).RulesDir = ""
 	prefix := testkit.IndexName(t, cl)
 	app.Indexer(cfg).Settings.IndexPrefix = prefix
 	t.Cleanup(func() {
@@ -141,9 +143,14 @@ func TestMalformedCorpusAndRedrive(t *testing.T) {
 		return n == good, fmt.Sprintf("%d documents, want %d", n, good)
 	})
 	// What a user does to find the lines nginx's pipeline could not parse.
-	hits := search(t, cl, prefix, `{"query":{"term":{"tags":"_grokparsefailure"}}}`)
-	if len(hits) != 1 || hits[0]["body"] != unparsed || fmt.Sprint(hits[0]["error"]) != "map[message:no grok pattern matched body stage:nginx/access line]" {
-		t.Errorf("documents tagged _grokparsefailure: %v, want the one unparsed line with its error", hits)
+	hits := search(t, cl, prefix, `{"query":{"term":{"tags":"_accesslogparsefailure"}}}`)
+	var e map[string]any
+	if len(hits) == 1 {
+		e, _ = hits[0]["error"].(map[string]any)
+	}
+	if len(hits) != 1 || hits[0]["body"] != unparsed || e["stage"] != "nginx/access line" ||
+		!strings.HasPrefix(fmt.Sprint(e["message"]), "access log: syntax error at byte 22: want a time") {
+		t.Errorf("documents tagged _accesslogparsefailure: %v, want the one unparsed line with its error", hits)
 	}
 
 	// jetlog dlq ls shows them; fix the syslog pipeline; redrive.

@@ -4,7 +4,11 @@
 //	jetlog run [-config jetlog.yaml] [-set path=value]...   run the pipeline
 //	jetlog publish -subject logs.raw.demo [message]...        publish raw events
 //	jetlog pipeline check|test [dir|files]                    validate and unit-test pipelines
-//	jetlog dlq ls|show|redrive                                inspect and redrive dead letters
+//	jetlog rules check|test [dir|files] [--events f.ndjson]   validate, unit-test and try alert rules
+//	jetlog alerts ls|ack FINGERPRINT                          list and acknowledge open alerts
+//	jetlog dlq ls|show|redrive|rm|purge                       inspect, redrive and remove dead letters
+//	jetlog silences add|ls|rm                                 silence alerts
+//	jetlog notifications ls                                   the delivery log of notifications
 //	jetlog version
 package main
 
@@ -26,10 +30,14 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "run the pipeline: NATS (embedded by default), enricher, indexer", runCmd},
+		{"run", "run the pipeline: NATS (embedded by default), gateway, enricher, indexer, alerter, notifier", runCmd},
 		{"publish", "publish raw log lines to a subject with JetStream acknowledgements", publishCmd},
 		{"pipeline", "check pipeline files and run their tests (jetlog pipeline test)", pipelineCmd},
-		{"dlq", "list, show and redrive dead letters", dlqCmd},
+		{"rules", "check alert rules, run their tests, or run them over sample events", rulesCmd},
+		{"alerts", "list open alerts and acknowledge them", alertsCmd},
+		{"dlq", "list, show, redrive and remove dead letters", dlqCmd},
+		{"silences", "add, list and expire alert silences", silencesCmd},
+		{"notifications", "list the delivery log of notifications", notificationsCmd},
 		{"version", "print the version", func(_ []string, _ io.Reader, out, _ io.Writer) int {
 			fmt.Fprintln(out, "jetlog", version)
 			return 0
@@ -58,7 +66,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: jetlog <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'jetlog <command> -h' for a command's flags.")
 }

@@ -3,14 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // publishCmd publishes each argument, or each line of stdin, as one raw
@@ -18,26 +16,28 @@ import (
 func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("jetlog publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats", nats.DefaultURL, "NATS server URL")
+	conn := bindClientFlags(fs)
 	subject := fs.String("subject", "logs.raw.cli", "subject to publish on (under logs.raw.)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: jetlog publish [-nats url] [-subject logs.raw.<source>] [message]...\n\nWith no message arguments, each line of standard input is one message.")
+		fmt.Fprintf(stderr, "usage: jetlog publish [-config file] [-set path=value]... [-nats URL] [-subject logs.raw.<source>] [message]...\n\n"+
+			"With no message arguments, each line of standard input is one message.\n\n%s\n\n", clientHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	nc, err := nats.Connect(*url, nats.Name("jetlog-publish"))
+	nc, js, done, err := conn.connect("publish", stderr)
+	if done {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "jetlog publish: %v\n", err)
-		return 1
+		return exitCode(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintf(stderr, "jetlog publish: %v\n", err)
-		return 1
-	}
 	msgs := fs.Args()
 	if len(msgs) == 0 {
 		sc := bufio.NewScanner(stdin)

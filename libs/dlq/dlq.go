@@ -1,7 +1,3 @@
-// Package dlq defines jetlog's dead-letter records: a message a stage could
-// not handle, stored on dlq.<stage> with the original bytes as the body and
-// what happened in headers, so an operator can read why and redrive it to the
-// stage once the cause is fixed.
 package dlq
 
 import (

@@ -29,7 +29,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"slices"
@@ -138,18 +137,6 @@ func (e *Event) SetAttr(k string, v any) {
 // Marshal encodes the event as JSON, the form it has on every JetStream
 // subject and in OpenSearch.
 func (e *Event) Marshal() ([]byte, error) { return e.AppendJSON(make([]byte, 0, 512)) }
-
-// Unmarshal decodes an event from its JSON form and checks it has an ID.
-func Unmarshal(data []byte) (*Event, error) {
-	var e Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
-	}
-	if e.ID == "" {
-		return nil, fmt.Errorf("decode event: %w", ErrNoID)
-	}
-	return &e, nil
-}
 
 // ErrNoID reports an event without an id.
 var ErrNoID = fmt.Errorf("event has no id")

@@ -13,7 +13,7 @@ func TestRoundTripKeepsEveryField(t *testing.T) {
 		ID: "abc", Timestamp: ts, ObservedTimestamp: ts.Add(time.Second), Body: "hello",
 		Severity: Severity{"WARN", SeverityWarn}, TraceID: "t1", SpanID: "s1",
 		Resource:   map[string]any{ServiceName: "web", HostName: "h1"},
-		Attributes: map[string]any{"status": float64(500)}, Source: "web",
+		Attributes: map[string]any{"status": int64(500), "ratio": 0.5}, Source: "web",
 	}
 	b, err := in.Marshal()
 	if err != nil {
@@ -28,7 +28,7 @@ func TestRoundTripKeepsEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Service() != "web" || out.Host() != "h1" || !out.Timestamp.Equal(ts) || out.Attributes["status"] != float64(500) {
+	if out.Service() != "web" || out.Host() != "h1" || !out.Timestamp.Equal(ts) || out.Attributes["status"] != int64(500) || out.Attributes["ratio"] != 0.5 {
 		t.Errorf("round trip changed the event: %+v", out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,8 @@ type Keys struct {
 	Log logging.Config `yaml:"log"`
 	// ShutdownTimeout bounds the drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Runtime tunes the Go runtime's memory and garbage collection.
+	Runtime Runtime `yaml:"runtime"`
 	// Components chooses which of the program's components this process
 	// runs; empty runs all of them. The -only flag sets it.
 	Components []string `yaml:"components"`
@@ -59,6 +62,50 @@ type NATS struct {
 	Server natsserver.Config `yaml:"server"`
 	// The client connection, used when Embedded is false.
 	natsclient.Config `yaml:",inline"`
+}
+
+// Runtime tunes the Go garbage collector, which otherwise runs whenever the
+// heap doubles: under load that is many times a second and a large share of
+// the CPU. With a memory limit the collector can be told to run less often
+// (a higher gc_percent, or -1 to let the limit alone decide), trading memory
+// the process may use for CPU. Either value 0 keeps the Go default (or the
+// GOMEMLIMIT / GOGC environment variables).
+type Runtime struct {
+	// MemoryLimitBytes is the runtime's soft memory limit (GOMEMLIMIT).
+	MemoryLimitBytes int64 `yaml:"memory_limit_bytes"`
+	// GCPercent is GOGC: collect when the heap grew by this percentage
+	// since the last collection; -1 turns that off, leaving the memory
+	// limit to trigger collections (then memory_limit_bytes is required).
+	GCPercent int `yaml:"gc_percent"`
+}
+
+// Validate checks the settings.
+func (r *Runtime) Validate() error {
+	var errs config.Errors
+	if r.MemoryLimitBytes < 0 || (r.MemoryLimitBytes > 0 && r.MemoryLimitBytes < 32<<20) {
+		errs.Addf("memory_limit_bytes", "%d: use 0 (no limit) or at least 32 MiB", r.MemoryLimitBytes)
+	}
+	if r.GCPercent < -1 {
+		errs.Addf("gc_percent", "%d: use -1 (off), 0 (the default) or a percentage", r.GCPercent)
+	}
+	if r.GCPercent == -1 && r.MemoryLimitBytes == 0 {
+		errs.Addf("gc_percent", "-1 turns the collector off: set memory_limit_bytes too, or the heap grows without bound")
+	}
+	return errs.Err()
+}
+
+// apply sets the runtime's limits, and returns what it set for the log.
+func (r *Runtime) apply() []any {
+	var out []any
+	if r.MemoryLimitBytes > 0 {
+		debug.SetMemoryLimit(r.MemoryLimitBytes)
+		out = append(out, "memory_limit_bytes", r.MemoryLimitBytes)
+	}
+	if r.GCPercent != 0 {
+		debug.SetGCPercent(r.GCPercent)
+		out = append(out, "gc_percent", r.GCPercent)
+	}
+	return out
 }
 
 // Admin configures the admin endpoints.
@@ -146,6 +193,74 @@ func (c *Config) Running() []component.Factory {
 // flags) and validates it, every error naming its key and, for the file, its
 // line.
 func (c *Config) Load(src config.Source) error {
+	if err := c.decode(src); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// LoadClient fills the configuration from src like Load, but validates only
+// the nats section: what a client of the deployment needs, such as jetlog's
+// operator commands (jetlog dlq, jetlog publish). They read the same file
+// and JETLOG_* variables as the services, so every key is still decoded
+// strictly (an unknown key or a wrong type is an error, with its line), but
+// the values of sections they do not use, a pipelines_dir that exists only
+// on the servers for one, are not checked.
+func (c *Config) LoadClient(src config.Source) error {
+	if err := c.decode(src); err != nil {
+		return err
+	}
+	var errs config.Errors
+	if c.NATS.Embedded {
+		if _, err := c.embeddedAddr(); err != nil {
+			errs.Addf("nats.server.listen", "%v", err)
+		}
+	} else {
+		errs.Check("nats", &c.NATS.Config)
+	}
+	return config.Locate(c.File, c.node, errs.Err())
+}
+
+// ClientNATS is the connection a client of this deployment opens. With
+// nats.embedded false it is the nats section as configured (URLs, creds,
+// nkey, user/password, token, TLS). With nats.embedded true, where a
+// jetlog run process serves NATS in-process, it is a plain connection to
+// that server's address, nats.server.listen (an unspecified host, 0.0.0.0
+// or ::, is reached on loopback): a client never starts a server of its own,
+// and the embedded server takes no credentials.
+func (c *Config) ClientNATS() (natsclient.Config, error) {
+	if !c.NATS.Embedded {
+		return c.NATS.Config, nil
+	}
+	addr, err := c.embeddedAddr()
+	if err != nil {
+		return natsclient.Config{}, fmt.Errorf("%w: nats.server.listen: %w", config.ErrInvalid, err)
+	}
+	return natsclient.Config{URL: "nats://" + addr}, nil
+}
+
+// embeddedAddr is the address a client reaches the embedded server at.
+func (c *Config) embeddedAddr() (string, error) {
+	listen := c.NATS.Server.Listen
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port (%v)", listen, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 {
+		return "", fmt.Errorf("%q has no fixed port for a client to connect to "+
+			"(give the server's URL with -nats or nats.url, with nats.embedded: false)", listen)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// decode fills the configuration from src without validating it.
+func (c *Config) decode(src config.Source) error {
 	root := c.root()
 	node, err := config.Decode(src, root.Addr().Interface())
 	if err != nil {
@@ -156,7 +271,7 @@ func (c *Config) Load(src config.Source) error {
 	for i, f := range c.factories {
 		reflect.ValueOf(c.sections[f.Info().Name]).Elem().Set(root.Field(i + 1))
 	}
-	return c.Validate()
+	return nil
 }
 
 // root builds a struct type at run time with the host's keys inline and one
@@ -203,6 +318,7 @@ func (c *Config) Validate() error {
 	}
 	errs.Check("streams", &c.Streams)
 	errs.Check("log", &c.Log)
+	errs.Check("runtime", &c.Runtime)
 	if c.Admin.Enabled && c.Admin.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			errs.Addf("admin.listen", "%q is not host:port (%v)", c.Admin.Listen, err)

@@ -153,12 +153,16 @@ func (h *Host) Start(ctx context.Context) (err error) {
 			_ = h.stopLocked(context.Background())
 		}
 	}()
+	if set := h.cfg.Runtime.apply(); len(set) > 0 {
+		h.log.Info("go runtime tuned", set...)
+	}
 	if err := h.connect(); err != nil {
 		return err
 	}
 	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	run := order(h.cfg.Running(), h.cfg.sections)
+	h.warnUnreadConsumers()
 	if err := h.ensure(setup, run); err != nil {
 		return err
 	}
@@ -265,6 +269,28 @@ func (h *Host) serveAdmin() error {
 		return fmt.Errorf("admin endpoints: listen on %s: %w (set admin.listen, or admin.enabled: false)", listen, err)
 	}
 	return nil
+}
+
+// warnUnreadConsumers warns about durable consumers of the pipeline streams
+// (streams.consumers) named after a component of this program that this
+// process does not run: unless another process runs it, its consumer holds
+// the stream's backlog until ingest stops (the alerter's is declared by
+// default).
+func (h *Host) warnUnreadConsumers() {
+	running := map[string]bool{}
+	for _, f := range h.cfg.Running() {
+		running[f.Info().Name] = true
+	}
+	for _, f := range h.cfg.Factories() {
+		name := f.Info().Name
+		for _, r := range h.cfg.Streams.Consumers {
+			if r.Durable == name && !running[name] {
+				h.log.Warn("streams.consumers declares a consumer whose component this process does not run: unless another process runs it, "+
+					"it holds the stream's backlog until ingest stops (remove it from streams.consumers, and `nats consumer rm` it, if the component is not deployed)",
+					"stream", r.Stream, "consumer", r.Durable)
+			}
+		}
+	}
 }
 
 // openSearch returns the process's one OpenSearch client, made on first use.

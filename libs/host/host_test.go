@@ -289,3 +289,18 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestRuntimeSettingsAreValidated(t *testing.T) {
+	opts := host.Options{Factories: []component.Factory{probeSpec(&journal{}, "alpha", nil, nil, nil, nil)}}
+	for body, want := range map[string]string{
+		"runtime: {gc_percent: -1}\n":                                 "runtime.gc_percent: -1 turns the collector off",
+		"runtime: {memory_limit_bytes: 1000}\n":                       "runtime.memory_limit_bytes: 1000",
+		"runtime: {memory_limit_bytes: 268435456, gc_percent: -1}\n":  "",
+		"runtime: {memory_limit_bytes: 268435456, gc_percent: 400}\n": "",
+	} {
+		err := host.NewConfig(opts).Load(config.Source{File: writeFile(t, body)})
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%q: err = %v, want %q", body, err, want)
+		}
+	}
+}

@@ -168,6 +168,29 @@ func Poll(t testing.TB, timeout time.Duration, cond func() (done bool, status st
 	}
 }
 
+// PollProgress calls cond until it reports done, failing the test only when
+// the progress it reports has not moved for stall: a slow (loaded) machine
+// takes longer, a stuck pipeline fails. Use it for waits on bulk work whose
+// duration depends on the machine.
+func PollProgress(t testing.TB, stall time.Duration, cond func() (done bool, progress int64, status string)) {
+	t.Helper()
+	last, since := int64(-1), time.Now()
+	wait := 5 * time.Millisecond
+	for {
+		done, progress, status := cond()
+		if done {
+			return
+		}
+		if progress != last {
+			last, since = progress, time.Now()
+		} else if time.Since(since) > stall {
+			t.Fatalf("testkit: no progress for %v: %s", stall, status)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
 // Recorder collects every message stored on some subjects of a stream, from
 // the start of the stream.
 type Recorder struct {

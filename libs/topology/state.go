@@ -24,6 +24,9 @@ type Backlog struct {
 	// that count: the one holding the backlog.
 	Slowest        string
 	SlowestPending uint64
+	// SlowestUnread says no client was pulling from the slowest consumer
+	// when the backlog was read: its stage is probably not running.
+	SlowestUnread bool
 }
 
 // Full reports whether the backlog reached FullRatio of its bound.
@@ -39,6 +42,10 @@ func (b Backlog) Err() error {
 	who := ""
 	if b.Slowest != "" {
 		who = fmt.Sprintf("; consumer %s has %d messages unacknowledged (the slowest: is it running? a durable consumer nobody reads holds the backlog until it is removed)", b.Slowest, b.SlowestPending)
+		if b.SlowestUnread {
+			who += fmt.Sprintf("; no client is reading %s: if its stage does not run in this deployment, remove it from streams.consumers and run `nats consumer rm %s %s`",
+				b.Slowest, b.Stream, b.Slowest)
+		}
 	}
 	return fmt.Errorf("%s backlog full: %s of %s not yet processed, new events are refused with retry-later answers until it drains%s (streams.raw_max_bytes / streams.enriched_max_bytes set the bound)",
 		b.Stream, formatBytes(float64(b.Bytes)), formatBytes(float64(b.MaxBytes)), who)
@@ -56,7 +63,7 @@ func ReadBacklog(ctx context.Context, js jetstream.JetStream, stream string) (Ba
 		lister := s.ListConsumers(ctx)
 		for ci := range lister.Info() {
 			if p := ci.NumPending + uint64(ci.NumAckPending); p > b.SlowestPending {
-				b.Slowest, b.SlowestPending = ci.Name, p
+				b.Slowest, b.SlowestPending, b.SlowestUnread = ci.Name, p, ci.NumWaiting == 0 && ci.NumAckPending == 0
 			}
 		}
 	}

@@ -8,7 +8,7 @@
 //	stream         subjects           retention                      bound                       consumed by
 //	LOGS_RAW       logs.raw.>         interest, DiscardNew           backlog: raw_max_bytes      enricher, archiver
 //	LOGS_ARCHIVE   archive.raw.>      limits, DiscardOld             archive.max_bytes/max_age   replay (reads, never acks)
-//	LOGS           logs.enriched.>    interest, DiscardNew           backlog: enriched_max_bytes indexer (and alerter)
+//	LOGS           logs.enriched.>    interest, DiscardNew           backlog: enriched_max_bytes indexer, alerter
 //	ALERTS         alerts.>           limits, 90 days                                            notifier
 //	NOTIFICATIONS  notify.>           limits, 90 days                                            delivery log readers
 //	DLQ            dlq.>              limits, dlq_max_age                                        jetlog dlq
@@ -79,7 +79,24 @@ const (
 	SilencesBucket      = "silences"
 	SavedSearchesBucket = "saved_searches"
 	PipelinesBucket     = "pipelines"
+	// AlertRulesBucket holds alert rules (one YAML file per key, named
+	// <rule>.yaml) beside the rules directory, for tools and the API to
+	// manage them.
+	AlertRulesBucket = "alert_rules"
 )
+
+// AlerterDurable is the alerter's durable consumer on LOGS, created with
+// the stream so that events wait for the alerter from the start. A
+// deployment that does not run the alerter must remove it from
+// streams.consumers (and `nats consumer rm LOGS alerter`), or it holds the
+// LOGS backlog until ingest stops.
+const AlerterDurable = "alerter"
+
+// AlertsDuplicates is the ALERTS stream's Nats-Msg-Id window. Alert
+// events are few, and a transition raised again (by a redelivery after a
+// long outage, or by a scheduled query replaying its lookback) must still
+// be recognised: a day covers every lookback the alerter allows.
+const AlertsDuplicates = 24 * time.Hour
 
 // Config is the pipeline's stream configuration (the `streams` section).
 type Config struct {
@@ -96,7 +113,12 @@ type Config struct {
 	Archive ArchiveConfig `yaml:"archive"`
 	// DLQMaxAge is how long dead letters are kept.
 	DLQMaxAge time.Duration `yaml:"dlq_max_age"`
-	// Duplicates is the Nats-Msg-Id de-duplication window.
+	// Duplicates is the Nats-Msg-Id de-duplication window: a publish whose
+	// id a stream stored within it is dropped as a duplicate. The server
+	// keeps every id of the window in memory (about 150 bytes each, per
+	// stream), so a long window costs memory in proportion to the event
+	// rate. A retry after the window is still stored once where it counts:
+	// the indexer writes each id once (op_type=create).
 	Duplicates time.Duration `yaml:"duplicates_window"`
 	// Replicas is the stream replica count (1 for a single server, 3 in a
 	// production cluster).
@@ -138,11 +160,12 @@ func Defaults() Config {
 	return Config{
 		RawMaxBytes: 10 << 30, EnrichedMaxBytes: 10 << 30,
 		Archive:   ArchiveConfig{Enabled: true, MaxBytes: 10 << 30, MaxAge: 7 * 24 * time.Hour},
-		DLQMaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute, Replicas: 1,
+		DLQMaxAge: 30 * 24 * time.Hour, Duplicates: 30 * time.Second, Replicas: 1,
 		MaxMsgBytes: 8 << 20,
 		Consumers: []ConsumerRef{
 			{Stream: RawStream, Durable: "enricher"},
 			{Stream: EnrichedStream, Durable: "indexer"},
+			{Stream: EnrichedStream, Durable: AlerterDurable},
 		},
 	}
 }
@@ -235,7 +258,7 @@ func Streams(c Config) []jetstream.StreamConfig {
 	out = append(out,
 		jetstream.StreamConfig{
 			Name: AlertsStream, Subjects: []string{AlertsSubjects}, MaxAge: 90 * 24 * time.Hour,
-			Duplicates: c.Duplicates, Replicas: c.Replicas, Storage: jetstream.FileStorage,
+			Duplicates: max(c.Duplicates, AlertsDuplicates), Replicas: c.Replicas, Storage: jetstream.FileStorage,
 			Description: "alert lifecycle events",
 		},
 		jetstream.StreamConfig{
@@ -264,6 +287,7 @@ func Buckets(c Config) []jetstream.KeyValueConfig {
 		mk(SilencesBucket, "active alert silences", 5),
 		mk(SavedSearchesBucket, "saved searches", 5),
 		mk(PipelinesBucket, "pipeline definitions for hot reload", 10),
+		mk(AlertRulesBucket, "alert rules (<name>.yaml) the alerter loads beside its rules directory", 10),
 	}
 }
 

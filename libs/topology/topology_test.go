@@ -219,3 +219,32 @@ func TestStoreOfThePreviousReleaseIsMigrated(t *testing.T) {
 		t.Error("the archiver's consumer survived archive.enabled: false")
 	}
 }
+
+// LOGS keeps its events for the alerter's durable from the start; when
+// nobody reads that consumer and the backlog fills, the reason says which
+// consumer to remove and how.
+func TestAnUnreadConsumerIsNamedWhenTheBacklogFills(t *testing.T) {
+	js := bareNATS(t)
+	ctx := context.Background()
+	if err := topology.Ensure(ctx, js, small(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Consumer(ctx, topology.EnrichedStream, topology.AlerterDurable); err != nil {
+		t.Fatalf("the alerter's consumer is not created with LOGS: %v", err)
+	}
+	payload := []byte(strings.Repeat("x", 4000))
+	for i := 0; i < 1000; i++ {
+		if _, err := js.Publish(ctx, "logs.enriched.web", payload); err != nil {
+			break
+		}
+	}
+	ackN(t, js, topology.EnrichedStream, "indexer", int(streamState(t, js, topology.EnrichedStream).Msgs))
+	b, err := topology.ReadBacklog(ctx, js, topology.EnrichedStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Err()
+	if err == nil || !strings.Contains(err.Error(), "consumer alerter has") || !strings.Contains(err.Error(), "nats consumer rm LOGS alerter") {
+		t.Errorf("backlog reason = %v, want it to name the unread alerter consumer and how to remove it", err)
+	}
+}

@@ -406,6 +406,8 @@ var profileParts = []struct {
 	{"gateway (services/gateway)", `jetlog/services/gateway`, false},
 	{"enricher and archiver (services/enricher)", `jetlog/services/enricher`, false},
 	{"indexer (services/indexer)", `jetlog/services/indexer`, false},
+	{"alerter (services/alerter)", `jetlog/services/alerter`, false},
+	{"notifier (services/notifier)", `jetlog/services/notifier`, false},
 	{"worker runtime (libs/worker)", `jetlog/libs/worker`, false},
 	{"event model (libs/event)", `jetlog/libs/event`, false},
 	{"encoding/json", `^encoding/json`, false},

@@ -448,6 +448,22 @@ func (p *Proc) Stop() {
 // MiB formats bytes.
 func MiB(b int64) float64 { return float64(b) / (1 << 20) }
 
+// waitListening waits until something accepts connections on addr.
+func waitListening(ctx context.Context, addr string) error {
+	for range 600 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("nothing listening on %s after a minute", addr)
+}
+
 // freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(n int) ([]string, error) {
 	var out []string

@@ -115,16 +115,16 @@ type jetlogProc struct {
 	store   string
 }
 
-// startJetlog starts `jetlog run` as a user would, with the shipped
-// pipelines and every default but the addresses, the store and the index
-// prefix; it returns once the process is ready (all of it, or, when
+// startJetlog starts `jetlog run` as a user would from the repository,
+// with the shipped pipelines and rules and every default but the
+// addresses, the store and the index prefix; it returns once the process is ready (all of it, or, when
 // OpenSearch is meant to be unreachable, its gateway and enricher).
 func (e *Env) startJetlog(ctx context.Context, name, osURL, prefix string, pprof bool) (*jetlogProc, error) {
 	bin, err := e.Bin("cmd/jetlog")
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := freeAddrs(4)
+	addrs, err := freeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
@@ -135,9 +135,10 @@ func (e *Env) startJetlog(ctx context.Context, name, osURL, prefix string, pprof
 	p, err := StartProc(name, bin, e.WorkDir, nil, e.withSets("run",
 		"-set", "nats.server.listen="+addrs[0], "-set", "nats.server.store_dir="+store,
 		"-set", "admin.listen="+addrs[1], "-set", fmt.Sprintf("admin.pprof=%v", pprof),
-		"-set", "gateway.forward.listen="+addrs[2], "-set", "gateway.http.listen="+addrs[3],
+		"-set", "gateway.forward.listen="+addrs[2], "-set", "gateway.http.listen="+addrs[3], "-set", "notifier.http.listen="+addrs[4],
 		"-set", "opensearch.urls=["+osURL+"]", "-set", "indexer.index_prefix="+prefix,
-		"-set", "enricher.pipelines_dir="+filepath.Join(e.Repo, "pipelines"))...)
+		"-set", "enricher.pipelines_dir="+filepath.Join(e.Repo, "pipelines"),
+		"-set", "alerter.rules_dir="+filepath.Join(e.Repo, "rules"), "-set", "alerter.index_prefix="+prefix)...)
 	if err != nil {
 		return nil, err
 	}

@@ -47,9 +47,12 @@ func TestSIGTERMDrainsTheBatchInFlight(t *testing.T) {
 		t.Fatalf("all %d events were enriched before SIGTERM; the test did not stop it mid-run", total)
 	}
 	second := testkit.StartProcess(t, bin, env, args...)
-	testkit.Poll(t, 60*time.Second, func() (bool, string) {
+	// The successor must get everything long before the 5-minute ack_wait
+	// would hand back anything the first process kept: it fails if it
+	// stops making progress for 60 s, however slow the machine.
+	testkit.PollProgress(t, 60*time.Second, func() (bool, int64, string) {
 		got := n.StreamMsgs(topology.EnrichedStream)
-		return got >= total, fmt.Sprintf("%d of %d enriched", got, total)
+		return got >= total, int64(got), fmt.Sprintf("%d of %d enriched", got, total)
 	})
 	testkit.Poll(t, 10*time.Second, func() (bool, string) {
 		acked := second.Metric("jetlog_worker_messages_total", "worker=enricher", "outcome=acked")

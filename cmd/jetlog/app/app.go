@@ -1,6 +1,6 @@
 // Package app is jetlog's all-in-one program: the host (package host) with
-// every component of jetlog: the ingest gateway, the enricher, the archiver
-// and the indexer, with NATS in-process by default. `jetlog run` runs it; tests
+// every component of jetlog: the ingest gateway, the enricher, the archiver,
+// the indexer, the alerter and the notifier, with NATS in-process by default. `jetlog run` runs it; tests
 // embed it.
 package app
 
@@ -8,16 +8,18 @@ import (
 	"github.com/jetlog/jetlog/libs/component"
 	"github.com/jetlog/jetlog/libs/host"
 	"github.com/jetlog/jetlog/libs/worker"
+	"github.com/jetlog/jetlog/services/alerter/alerting"
 	"github.com/jetlog/jetlog/services/enricher/archive"
 	"github.com/jetlog/jetlog/services/enricher/enrich"
 	"github.com/jetlog/jetlog/services/gateway/gateway"
 	"github.com/jetlog/jetlog/services/indexer/index"
+	"github.com/jetlog/jetlog/services/notifier/notifier"
 )
 
 // Factories returns jetlog's components in the order of the configuration
 // file.
 func Factories() []component.Factory {
-	return []component.Factory{gateway.Component, enrich.Spec.Factory(), archive.Factory(), index.Spec.Factory()}
+	return []component.Factory{gateway.Component, enrich.Spec.Factory(), archive.Factory(), index.Spec.Factory(), alerting.Component, notifier.Component}
 }
 
 // Options describe `jetlog run`: every component, NATS in-process.
@@ -42,8 +44,14 @@ func Indexer(c *host.Config) *worker.Section[index.Settings] {
 	return host.SectionOf[worker.Section[index.Settings]](c, "indexer")
 }
 
+// Alerter returns the alerter's section.
+func Alerter(c *host.Config) *alerting.Config { return host.SectionOf[alerting.Config](c, "alerter") }
+
 // GatewayOf returns the running gateway of h, or nil.
 func GatewayOf(h *host.Host) *gateway.Gateway {
 	g, _ := h.Component("gateway").(*gateway.Gateway)
 	return g
 }
+
+// Notifier returns the notifier's section.
+func Notifier(c *host.Config) *notifier.Config { return host.SectionOf[notifier.Config](c, "notifier") }

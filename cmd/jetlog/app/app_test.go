@@ -31,8 +31,10 @@ func testConfig(t *testing.T, cl *opensearchapi.Client) (*host.Config, string) {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).HTTP.Listen = "127.0.0.1:0"
 	app.Gateway(cfg).Forward.Listen = "127.0.0.1:0"
+	app.Notifier(cfg).HTTP.Listen = "127.0.0.1:0"
 	cfg.OpenSearch.URLs = []string{testkit.OpenSearchURL()}
 	app.Enricher(cfg).Settings.PipelinesDir = "../../../pipelines"
+	app.Alerter(cfg).RulesDir = "../../../rules"
 	prefix := testkit.IndexName(t, cl)
 	app.Indexer(cfg).Settings.IndexPrefix = prefix
 	t.Cleanup(func() {
@@ -123,21 +125,25 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
-	for path, code := range map[string]int{"/healthz": 200, "/readyz": 200} {
-		resp, err := http.Get("http://" + a.AdminAddr() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != code {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, code)
-		}
+	// Readiness waits for the indexer's template, installed in the
+	// background once OpenSearch answers.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		testkit.Poll(t, time.Minute, func() (bool, string) {
+			resp, err := http.Get("http://" + a.AdminAddr() + path)
+			if err != nil {
+				return false, err.Error()
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == 200, fmt.Sprintf("GET %s = %d: %s", path, resp.StatusCode, b)
+		})
 	}
 }
 
 func TestStopIsIdempotentAndSafeWithoutStart(t *testing.T) {
 	cfg := app.NewConfig()
 	app.Enricher(cfg).Settings.PipelinesDir = ""
+	app.Alerter(cfg).RulesDir = ""
 	a, err := host.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -225,12 +231,12 @@ func TestGatewayEventsAreSearchableExactlyOnce(t *testing.T) {
 			after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
 		}
 	}
-	testkit.Poll(t, 3*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		c, err := cl.Indices.Count(context.Background(), &opensearchapi.IndicesCountReq{Indices: []string{prefix + "-*"}})
 		if err != nil {
-			return false, err.Error()
+			return false, -1, err.Error()
 		}
-		return c.Count >= total, fmt.Sprintf("%d of %d indexed", c.Count, total)
+		return c.Count >= total, int64(c.Count), fmt.Sprintf("%d of %d indexed", c.Count, total)
 	})
 	got := indexed()
 	for id := range first {

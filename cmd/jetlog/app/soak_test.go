@@ -114,9 +114,9 @@ func TestSoakThreeTimesTheStreamBounds(t *testing.T) {
 	for i := 0; i < total; i += per {
 		s.send(t, batch(i, i+per, size))
 	}
-	testkit.Poll(t, 10*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		n := countDocs(t, cl, prefix)
-		return n >= total, fmt.Sprintf("%d of %d indexed (%d refusals so far)", n, total, s.refusals.Load())
+		return n >= total, int64(n), fmt.Sprintf("%d of %d indexed (%d refusals so far)", n, total, s.refusals.Load())
 	})
 	waitDrained(t, h)
 	if n := countDocs(t, cl, prefix); n != total {
@@ -163,10 +163,10 @@ func connect(t *testing.T, h *host.Host) (*nats.Conn, jetstream.JetStream) {
 }
 
 // TestAFullBacklogIsBackPressureAndDrainsWithNothingLost runs the gateway
-// and the enricher with the indexer stopped, so the backlog fills: the
+// and the enricher with the indexer (and the alerter) stopped, so the backlog fills: the
 // gateway refuses with a retryable status and says why, /readyz/gateway
 // takes it out of service, and nothing is dead-lettered. Then the indexer
-// starts (another process on the same NATS) and everything drains: every
+// and the alerter start (another process on the same NATS) and everything drains: every
 // event indexed once, nothing lost.
 func TestAFullBacklogIsBackPressureAndDrainsWithNothingLost(t *testing.T) {
 	const total, per, size = 6000, 200, 3600 // about 21 MiB, beyond both 8 MiB bounds
@@ -202,9 +202,9 @@ func TestAFullBacklogIsBackPressureAndDrainsWithNothingLost(t *testing.T) {
 	back := testConfigFor(t, cfg, front)
 	start(t, back)
 	<-sent
-	testkit.Poll(t, 10*time.Minute, func() (bool, string) {
+	testkit.PollProgress(t, 2*time.Minute, func() (bool, int64, string) {
 		n := countDocs(t, cl, prefix)
-		return n >= total, fmt.Sprintf("%d of %d indexed", n, total)
+		return n >= total, int64(n), fmt.Sprintf("%d of %d indexed", n, total)
 	})
 	waitDrained(t, front)
 	if n := countDocs(t, cl, prefix); n != total {
@@ -219,7 +219,8 @@ func TestAFullBacklogIsBackPressureAndDrainsWithNothingLost(t *testing.T) {
 	}
 }
 
-// testConfigFor returns a configuration that runs only the indexer of cfg,
+// testConfigFor returns a configuration that runs the readers of LOGS of
+// cfg (the indexer and the alerter, whose durable LOGS keeps events for),
 // connected to front's NATS.
 func testConfigFor(t *testing.T, cfg *host.Config, front *host.Host) *host.Config {
 	t.Helper()
@@ -229,7 +230,8 @@ func testConfigFor(t *testing.T, cfg *host.Config, front *host.Host) *host.Confi
 	back.NATS.Embedded = false
 	back.NATS.URL = front.NATSURL()
 	back.Admin.Listen = "127.0.0.1:0"
-	back.Components = []string{"indexer"}
+	back.Components = []string{"indexer", "alerter"}
 	*app.Indexer(back) = *app.Indexer(cfg)
+	*app.Alerter(back) = *app.Alerter(cfg)
 	return back
 }

@@ -212,16 +212,17 @@ func ids(t *testing.T, cl *opensearchapi.Client, prefix string) map[string]int {
 }
 
 // waitIndexed waits until n documents are searchable and returns how long
-// it took.
-func waitIndexed(t *testing.T, cl *opensearchapi.Client, prefix string, n int, timeout time.Duration) time.Duration {
+// it took; it fails when the count has not moved for stall (a loaded
+// machine is slow, a pipeline that lost events stops short).
+func waitIndexed(t *testing.T, cl *opensearchapi.Client, prefix string, n int, stall time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	testkit.Poll(t, timeout, func() (bool, string) {
+	testkit.PollProgress(t, stall, func() (bool, int64, string) {
 		got, err := countDocs(cl, prefix)
 		if err != nil {
-			return false, err.Error()
+			return false, -1, err.Error()
 		}
-		return got >= n, fmt.Sprintf("%d of %d documents", got, n)
+		return got >= n, int64(got), fmt.Sprintf("%d of %d documents", got, n)
 	})
 	return time.Since(start)
 }

@@ -27,7 +27,7 @@ func TestStandaloneAndAllInOneReadTheSameKeys(t *testing.T) {
 		"log: {format: json}\nadmin: {listen: 127.0.0.1:0}\n" +
 		"indexer:\n  consumer:\n    ack_wait: 17s\n  index_prefix: logs-e2e-samekeys\n" +
 		// Sections of components a process does not run are accepted.
-		"gateway:\n  http: {listen: 127.0.0.1:0}\nenricher:\n  pipelines_dir: \"\"\n"
+		"gateway:\n  http: {listen: 127.0.0.1:0}\nenricher:\n  pipelines_dir: \"\"\nnotifier:\n  http: {listen: 127.0.0.1:0}\n"
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,13 @@ import (
 // and stops it when the test ends. Its logs are discarded.
 func Start(t testing.TB, cfg *host.Config) *host.Host {
 	t.Helper()
-	h, err := host.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return StartLogging(t, cfg, io.Discard)
+}
+
+// StartLogging is Start with the host's logs written to logs.
+func StartLogging(t testing.TB, cfg *host.Config, logs io.Writer) *host.Host {
+	t.Helper()
+	h, err := host.New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 //	go run ./cmd/jetlog-bench                      # every scenario (make bench)
 //	go run ./cmd/jetlog-bench -scenario e2e -events 100000 -runs 3
 //	OPENSEARCH_URL=http://127.0.0.1:9210 go run ./cmd/jetlog-bench -scenario cpu
+//	go run ./cmd/jetlog-bench -scenario alerter -seconds 20
 //
 // Run it from the loadtest directory (or give -repo and -out).
 package main
@@ -25,8 +26,9 @@ import (
 )
 
 // scenarios in the order `all` runs them: the cheap ones first, so a
-// broken build or setup fails fast.
-var scenarios = []string{"micro", "gateway", "enricher", "e2e", "cpu", "backlog"}
+// broken build or setup fails fast, and the alerter's after e2e, whose
+// rate it takes half of.
+var scenarios = []string{"micro", "gateway", "enricher", "e2e", "cpu", "backlog", "alerter"}
 
 func main() {
 	scenario := flag.String("scenario", "all", "all, or one of "+strings.Join(scenarios, ", "))
@@ -36,6 +38,8 @@ func main() {
 	backlog := flag.Int("backlog", 300000, "backlog: records left waiting in JetStream")
 	records := flag.Int("gateway-records", 300000, "gateway: records sent")
 	enricherEvents := flag.Int("enricher-events", 150000, "enricher: events enriched")
+	seconds := flag.Int("seconds", 20, "alerter: how long the latency run lasts")
+	costEvents := flag.Int("cost-events", 100000, "alerter: events per rule count in the CPU run")
 	profile := flag.Bool("profile", true, "e2e: profile `jetlog run` (CPU and allocations) in an extra run of the JSON mix")
 	repo := flag.String("repo", "..", "the repository root")
 	out := flag.String("out", "results", "where to write the results")
@@ -80,7 +84,7 @@ func main() {
 	}
 	for _, s := range todo {
 		log.Info("scenario", "name", s, "opensearch", o.OpenSearchURL)
-		if err := run(ctx, env, s, outDir); err != nil {
+		if err := run(ctx, env, s, outDir, alerterOptions{seconds: *seconds, costEvents: *costEvents}); err != nil {
 			fail(fmt.Errorf("%s: %w", s, err))
 		}
 	}
@@ -97,7 +101,10 @@ func main() {
 // report is what every scenario returns.
 type report interface{ Markdown() string }
 
-func run(ctx context.Context, env *bench.Env, scenario, outDir string) error {
+// alerterOptions are the flags of the alerter scenario.
+type alerterOptions struct{ seconds, costEvents int }
+
+func run(ctx context.Context, env *bench.Env, scenario, outDir string, ao alerterOptions) error {
 	var r report
 	var err error
 	switch scenario {
@@ -119,6 +126,9 @@ func run(ctx context.Context, env *bench.Env, scenario, outDir string) error {
 		r, err = asReport(bench.Enricher(ctx, env))
 	case "micro":
 		r, err = asReport(bench.Micro(ctx, env))
+	case "alerter":
+		r, err = asReport(bench.Alerter(ctx, bench.AlerterOptions{Seconds: ao.seconds, CostEvents: ao.costEvents, OpenSearchURL: env.OpenSearchURL,
+			Repo: env.Repo, WorkDir: env.WorkDir, Results: outDir, Log: env.Log}))
 	default:
 		return fmt.Errorf("unknown scenario (want all, %s)", strings.Join(scenarios, ", "))
 	}

@@ -5,9 +5,12 @@
 //
 // A copy keeps the raw bytes and headers, plus the two facts replay needs
 // to give the same event the same id again: the original Nats-Msg-Id
-// (Jetlog-Raw-Msg-Id) and when LOGS_RAW stored it (Jetlog-Raw-Time). Its
-// own Nats-Msg-Id is the raw stream sequence, so a redelivered message is
-// archived once.
+// (Jetlog-Raw-Msg-Id) and when LOGS_RAW stored it (Jetlog-Raw-Time), with
+// its raw stream sequence (Jetlog-Raw-Seq). A copy carries no Nats-Msg-Id:
+// the server would keep every id of its de-duplication window in memory
+// for a stream only replay reads, and a copy made twice (the archiver
+// crashed between storing it and acknowledging the original) replays into
+// the same event ids.
 package archive
 
 import (
@@ -64,7 +67,6 @@ func Copy(m *worker.Msg) ([]*nats.Msg, error) {
 	}
 	h.Set(HeaderRawTime, m.Time.UTC().Format(time.RFC3339Nano))
 	h.Set(HeaderRawSeq, strconv.FormatUint(m.Sequence, 10))
-	h.Set(nats.MsgIdHdr, topology.RawStream+":"+strconv.FormatUint(m.Sequence, 10))
 	return []*nats.Msg{{Subject: topology.ArchivePrefix + strings.TrimPrefix(m.Subject, topology.RawPrefix), Data: m.Data, Header: h}}, nil
 }
 

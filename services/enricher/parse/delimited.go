@@ -75,7 +75,7 @@ func KV(s, pairSep, kvSep string) map[string]any {
 	if kvSep == "" {
 		kvSep = "="
 	}
-	out := make(map[string]any)
+	out := make(map[string]any, strings.Count(s, kvSep))
 	for i := 0; i < len(s); {
 		// Skip separators and blanks before a key.
 		i = kvSkip(s, i, pairSep)
@@ -153,6 +153,15 @@ func kvIndex(s, kvSep, pairSep string) int {
 // with the index after its closing quote.
 func kvQuoted(s string, i int) (string, int) {
 	q := s[i]
+	// Most quoted values hold no backslash: they are a part of s.
+	rest := s[i+1:]
+	end := strings.IndexByte(rest, q)
+	if end < 0 {
+		end = len(rest)
+	}
+	if strings.IndexByte(rest[:end], '\\') < 0 {
+		return rest[:end], min(i+1+end+1, len(s))
+	}
 	var b strings.Builder
 	for j := i + 1; j < len(s); j++ {
 		switch c := s[j]; {

@@ -1,15 +1,25 @@
 // Package parse holds the pure parsing and enrichment functions that the
 // enricher's pipeline stages call on strings taken from an event: JSON,
-// logfmt, grok, regular expressions, syslog (RFC 5424 and RFC 3164), CSV,
-// key=value pairs, timestamps, user agents, GeoIP and redaction.
+// logfmt, grok, regular expressions, nginx and Apache access logs, syslog
+// (RFC 5424 and RFC 3164), CSV, key=value pairs, timestamps, user agents,
+// GeoIP and redaction.
 //
 // Every parser returns a map[string]any whose values are string, int64,
 // float64, bool, []any or map[string]any (JSON adds nil for null, Syslog a
 // time.Time under "timestamp"), so the result can be merged into an event's
-// attributes and
-// encoded as JSON for OpenSearch without further conversion. Parsers leave
+// attributes and encoded as JSON for OpenSearch without further
+// conversion. The formats with fixed fields also have a reader that returns
+// a struct of them (ParseAccessLog, ParseSyslog), whose strings are parts
+// of the input and whose Each method gives the same fields one by one, so
+// a stage can put them in an event without a map in between. Parsers leave
 // type coercion to later stages unless their format carries types (JSON
-// numbers, grok's :int and :float suffixes).
+// numbers, grok's :int and :float suffixes, access log status and size).
+//
+// # Speed
+//
+// The common formats are read by hand, byte by byte, without regular
+// expressions: access logs, syslog (RFC 5424 and RFC 3164), logfmt and
+// key=value. Grok is for everything else.
 //
 // # Safety
 //

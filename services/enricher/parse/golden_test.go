@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -30,15 +31,8 @@ type goldenResult struct {
 // results with testdata/<name>.golden; -update rewrites the golden file.
 func runGolden(t *testing.T, name string, parse func(line string) (any, error)) {
 	t.Helper()
-	in, err := os.ReadFile(filepath.Join("testdata", name+".input"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var results []goldenResult
-	for line := range strings.SplitSeq(strings.TrimSuffix(string(in), "\n"), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
+	for _, line := range goldenLines(t, name) {
 		out, err := parse(line)
 		if m, ok := out.(map[string]any); ok && m == nil {
 			out = nil // a typed nil would encode as null
@@ -73,6 +67,23 @@ func runGolden(t *testing.T, name string, parse func(line string) (any, error)) 
 	}
 }
 
+// goldenLines returns the lines of testdata/<name>.input but blank lines
+// and lines starting with "#".
+func goldenLines(t testing.TB, name string) []string {
+	t.Helper()
+	in, err := os.ReadFile(filepath.Join("testdata", name+".input"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(in), "\n"), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 // firstDiff shows the first line where want and got differ.
 func firstDiff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
@@ -89,6 +100,23 @@ func firstDiff(want, got string) string {
 		}
 	}
 	return ""
+}
+
+// wantSyntaxError checks a parser's error against a table test's errHas:
+// with errHas, err must wrap ErrSyntax and contain it; without, err must be
+// nil. It reports whether an error was wanted, when the test is done.
+func wantSyntaxError(t *testing.T, err error, errHas string) bool {
+	t.Helper()
+	if errHas == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), errHas) {
+		t.Fatalf("err = %v, want ErrSyntax containing %q", err, errHas)
+	}
+	return true
 }
 
 // okOrNil turns a (map, bool) result into a golden output: nil when false.
@@ -115,6 +143,21 @@ func TestGolden(t *testing.T) {
 				return nil, err
 			}
 			return okOrNil(g.Parse(input)), nil
+		})
+	})
+	t.Run("accesslog", func(t *testing.T) {
+		// Each line is "<format>\t<line>".
+		runGolden(t, "accesslog", func(line string) (any, error) {
+			name, in, _ := strings.Cut(line, "\t")
+			format, err := ParseAccessLogFormat(name)
+			if err != nil {
+				return nil, err
+			}
+			a, err := ParseAccessLog(unescapeLine(in), format)
+			if err != nil {
+				return nil, err
+			}
+			return a.Fields(), nil
 		})
 	})
 	t.Run("syslog", func(t *testing.T) {

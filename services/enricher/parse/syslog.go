@@ -1,12 +1,10 @@
 package parse
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/leodido/go-syslog/v4/rfc3164"
-	"github.com/leodido/go-syslog/v4/rfc5424"
 )
 
 // SyslogOptions configures how Syslog reads RFC 3164 timestamps, which carry
@@ -27,36 +25,120 @@ type SyslogOptions struct {
 // severityNames are the syslog level keywords, indexed by severity.
 var severityNames = [8]string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
 
-// Syslog parses one syslog message, RFC 5424 ("<PRI>1 TIMESTAMP HOST APP
-// PROCID MSGID [SD] MSG") or RFC 3164 ("<PRI>Mmm dd hh:mm:ss HOST
+// severityValues are severityNames as values of a map[string]any, made
+// once rather than per message.
+var severityValues = func() (v [8]any) {
+	for i, name := range severityNames {
+		v[i] = name
+	}
+	return v
+}()
+
+// SyslogSeverityName returns the keyword of a syslog severity (0–7):
+// emerg, alert, crit, err, warning, notice, info or debug.
+func SyslogSeverityName(severity int) string { return severityNames[severity&7] }
+
+// SyslogMessage is one syslog message, as ParseSyslog reads it.
+type SyslogMessage struct {
+	// Facility (0–23) and Severity (0–7) come from the <PRI> part.
+	Facility, Severity int
+	// Timestamp is the message's time, in UTC; zero when it has none.
+	Timestamp time.Time
+	// The header's fields and the message; empty when absent or "-".
+	// MsgID is RFC 5424's only.
+	Hostname, Appname, ProcID, MsgID, Message string
+	// StructuredData is RFC 5424's structured data: a map of SD-ID to a
+	// map[string]any of parameter name to value (a string); nil when the
+	// message has none.
+	StructuredData map[string]any
+}
+
+// The attribute names Each gives a syslog message's fields.
+const (
+	SyslogFacilityField       = "facility"
+	SyslogSeverityField       = "severity"
+	SyslogSeverityTextField   = "severity_text"
+	SyslogHostnameField       = "hostname"
+	SyslogAppnameField        = "appname"
+	SyslogProcIDField         = "procid"
+	SyslogMsgIDField          = "msgid"
+	SyslogStructuredDataField = "structured_data"
+)
+
+// NumFields returns how many fields Each gives.
+func (m *SyslogMessage) NumFields() int {
+	n := 3
+	for _, s := range [...]string{m.Hostname, m.Appname, m.ProcID, m.MsgID} {
+		if s != "" {
+			n++
+		}
+	}
+	if m.StructuredData != nil {
+		n++
+	}
+	return n
+}
+
+// Each calls fn with the attribute name and value of each field the
+// message has but its time and text: facility and severity (int64),
+// severity_text (emerg, alert, crit, err, warning, notice, info, debug),
+// hostname, appname, procid, msgid and structured_data.
+func (m *SyslogMessage) Each(fn func(key string, value any)) {
+	fn(SyslogFacilityField, int64(m.Facility))
+	fn(SyslogSeverityField, int64(m.Severity))
+	fn(SyslogSeverityTextField, severityValues[m.Severity&7])
+	putString(fn, SyslogHostnameField, m.Hostname)
+	putString(fn, SyslogAppnameField, m.Appname)
+	putString(fn, SyslogProcIDField, m.ProcID)
+	putString(fn, SyslogMsgIDField, m.MsgID)
+	if m.StructuredData != nil {
+		fn(SyslogStructuredDataField, m.StructuredData)
+	}
+}
+
+// Syslog parses one syslog message with ParseSyslog and returns its fields
+// as a map: those Each gives, "timestamp" (a time.Time in UTC) and
+// "message", each when the message has it. The error is ParseSyslog's;
+// with ErrPartial the map holds what was read, and with ErrNoPriority it
+// is nil.
+func Syslog(s string, opts SyslogOptions) (map[string]any, error) {
+	m, err := ParseSyslog(s, opts)
+	if err != nil && !errors.Is(err, ErrPartial) {
+		return nil, err
+	}
+	out := make(map[string]any, m.NumFields()+2)
+	m.Each(func(k string, v any) { out[k] = v })
+	if !m.Timestamp.IsZero() {
+		out["timestamp"] = m.Timestamp
+	}
+	if m.Message != "" {
+		out["message"] = m.Message
+	}
+	return out, err
+}
+
+// ParseSyslog parses one syslog message, RFC 5424 ("<PRI>1 TIMESTAMP HOST
+// APP PROCID MSGID [SD] MSG") or RFC 3164 ("<PRI>Mmm dd hh:mm:ss HOST
 // TAG[PID]: MSG", also with an RFC 3339 timestamp), told apart by the "1 "
-// version after the PRI. It uses the machines of
-// github.com/leodido/go-syslog in best-effort mode.
-//
-// Fields: facility and severity (int64), severity_text (emerg, alert, crit,
-// err, warning, notice, info, debug), timestamp (time.Time), hostname,
-// appname, procid, msgid, message, and for RFC 5424 structured_data
-// (map of SD-ID → map of param → value). Absent ("-") fields are left out.
+// version after the PRI. Both are read by hand, without copying: every
+// string but an escaped structured data value is a part of s.
 //
 // A message that does not start with a valid <PRI> is an error wrapping
 // ErrNoPriority. When the PRI is valid but the rest of the header is not, the
-// returned map holds what was read — at least facility, severity and, for RFC
-// 3164, the unread text as message — together with an error wrapping
-// ErrPartial, so a lenient stage can keep the fields.
-func Syslog(s string, opts SyslogOptions) (map[string]any, error) {
+// message holds what was read — at least facility and severity and, for RFC
+// 3164, the unread text as message — and the error, which names the byte
+// offset and the part expected, wraps ErrPartial, so a lenient caller can
+// keep the fields.
+func ParseSyslog(s string, opts SyslogOptions) (SyslogMessage, error) {
 	pri, n, err := syslogPriority(s)
 	if err != nil {
-		return nil, err
+		return SyslogMessage{}, err
 	}
-	out := map[string]any{
-		"facility":      int64(pri / 8),
-		"severity":      int64(pri % 8),
-		"severity_text": severityNames[pri%8],
-	}
+	m := SyslogMessage{Facility: pri / 8, Severity: pri % 8}
 	if strings.HasPrefix(s[n:], "1 ") {
-		return out, syslog5424(s, out)
+		return m, parse5424(s, n+2, &m)
 	}
-	return out, syslog3164(s, n, opts, out)
+	return m, parse3164(s, n, opts, &m)
 }
 
 // syslogPriority reads "<PRI>" at the start of s and returns its value and
@@ -78,68 +160,9 @@ func syslogPriority(s string) (int, int, error) {
 	return pri, i + 1, nil
 }
 
-func syslog5424(s string, out map[string]any) error {
-	msg, err := rfc5424.NewMachine(rfc5424.WithBestEffort()).Parse([]byte(s))
-	if m, ok := msg.(*rfc5424.SyslogMessage); ok && m != nil {
-		if m.Timestamp != nil {
-			out["timestamp"] = *m.Timestamp
-		}
-		setString(out, "hostname", m.Hostname)
-		setString(out, "appname", m.Appname)
-		setString(out, "procid", m.ProcID)
-		setString(out, "msgid", m.MsgID)
-		setString(out, "message", m.Message)
-		if m.StructuredData != nil && len(*m.StructuredData) > 0 {
-			sd := make(map[string]any, len(*m.StructuredData))
-			for id, params := range *m.StructuredData {
-				p := make(map[string]any, len(params))
-				for k, v := range params {
-					p[k] = v
-				}
-				sd[id] = p
-			}
-			out["structured_data"] = sd
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("syslog: %w: RFC 5424 header: %v", ErrPartial, err)
-	}
-	return nil
-}
-
-func syslog3164(s string, priLen int, opts SyslogOptions, out map[string]any) error {
-	msg, err := rfc3164.NewMachine(
-		rfc3164.WithBestEffort(),
-		rfc3164.WithRFC3339(),
-		rfc3164.WithSecondFractions(),
-		rfc3164.WithLenientDay(),
-		rfc3164.WithEmbeddedNewlines(),
-	).Parse([]byte(s))
-	if m, ok := msg.(*rfc3164.SyslogMessage); ok && m != nil {
-		if m.Timestamp != nil {
-			out["timestamp"] = syslogStamp(*m.Timestamp, opts)
-		}
-		setString(out, "hostname", m.Hostname)
-		setString(out, "appname", m.Appname)
-		setString(out, "procid", m.ProcID)
-		setString(out, "message", m.Message)
-	}
-	if err == nil {
-		return nil
-	}
-	if _, ok := out["message"]; !ok && priLen < len(s) {
-		out["message"] = s[priLen:]
-	}
-	if _, ok := out["timestamp"]; !ok {
-		return fmt.Errorf("syslog: %w: no timestamp at byte %d after <PRI>: want RFC 3164 \"Mmm dd hh:mm:ss host tag[pid]: message\" or an RFC 3339 timestamp, found %q",
-			ErrPartial, priLen, truncate(s[priLen:], 20))
-	}
-	return fmt.Errorf("syslog: %w: RFC 3164 header: %v (want <PRI>Mmm dd hh:mm:ss host tag[pid]: message)", ErrPartial, err)
-}
-
-// syslogStamp gives an RFC 3164 "Mmm dd hh:mm:ss" timestamp, which the
-// machine returns in year 0 UTC, its year and zone. RFC 3339 timestamps
-// (a year other than 0) are returned unchanged.
+// syslogStamp gives an RFC 3164 "Mmm dd hh:mm:ss" timestamp, read as
+// year 0 UTC, its year and zone. RFC 3339 timestamps (a year other than 0)
+// are returned unchanged.
 func syslogStamp(t time.Time, opts SyslogOptions) time.Time {
 	if t.Year() != 0 {
 		return t
@@ -166,6 +189,11 @@ func inferYear(t time.Time, loc *time.Location, now time.Time) time.Time {
 	var best time.Time
 	var bestDist time.Duration
 	for y := now.Year() + 1; y >= now.Year()-8; y-- {
+		// A date in last year is less than a year from now, and closer
+		// than any further back: only Feb 29 looks further.
+		if y < now.Year()-1 && !best.IsZero() {
+			break
+		}
 		c := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 		if c.Month() != t.Month() || c.Sub(now) > ahead {
 			continue // Feb 29 in a common year, or too far ahead
@@ -182,10 +210,4 @@ func inferYear(t time.Time, loc *time.Location, now time.Time) time.Time {
 		return time.Date(now.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 	}
 	return best
-}
-
-func setString(out map[string]any, key string, v *string) {
-	if v != nil && *v != "" && *v != "-" {
-		out[key] = *v
-	}
 }

@@ -2,7 +2,6 @@ package parse
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -77,14 +76,8 @@ func TestTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := timeAt(tt.v, tt.layouts, tt.loc, func() time.Time { return now })
-			if tt.errHas != "" {
-				if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), tt.errHas) {
-					t.Fatalf("err = %v, want ErrSyntax containing %q", err, tt.errHas)
-				}
+			if wantSyntaxError(t, err, tt.errHas) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !got.Equal(tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)

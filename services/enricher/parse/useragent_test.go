@@ -1,8 +1,10 @@
 package parse
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -33,6 +35,43 @@ func TestUserAgent(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUserAgentCache(t *testing.T) {
+	c := NewUserAgentCache(2)
+	agents := []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+		"curl/8.5.0", " curl/8.5.0 ", "Googlebot/2.1 (+http://www.google.com/bot.html)", "-", "",
+	}
+	for range 3 {
+		for _, ua := range agents {
+			got := c.Parse(ua)
+			if want := UserAgent(ua); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q: cached %v, parsed %v", ua, got, want)
+			}
+			got["name"] = "changed by a later stage" // must not reach the cache
+		}
+	}
+	if len(c.m) > 2 {
+		t.Errorf("%d user agents kept, limit 2", len(c.m))
+	}
+}
+
+func TestUserAgentCacheConcurrent(t *testing.T) {
+	c := NewUserAgentCache(8)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				ua := fmt.Sprintf("agent-%d/%d.0", (g+i)%12, i%3)
+				if got := c.Parse(ua); got["name"] != fmt.Sprintf("agent-%d", (g+i)%12) {
+					t.Errorf("%s: %v", ua, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestUserAgentLarge(t *testing.T) {

@@ -182,6 +182,8 @@ func (c *compiler) build1(kind string, spec any) (stageFunc, error) {
 			return c.parseLogfmt(s)
 		}
 		return c.parseJSON(s)
+	case *AccessLogSpec:
+		return c.accessLog(s)
 	case *GrokSpec:
 		return c.grok(s)
 	case *RegexSpec:

@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/eventexpr"
 )
 
 // On-error policies.
@@ -30,7 +31,8 @@ const (
 // stage: a parsing stage adds TagParseFailure and its own
 // _<parser>parsefailure (_grokparsefailure, _jsonparsefailure,
 // _logfmtparsefailure, _regexparsefailure, _syslogparsefailure,
-// _csvparsefailure, _kvparsefailure, as Logstash names them), a timestamp
+// _csvparsefailure, _kvparsefailure, as Logstash names them;
+// _accesslogparsefailure), a timestamp
 // stage TagTimestampFailure, any other TagStageFailure.
 const (
 	TagParseFailure     = "_parsefailure"
@@ -50,6 +52,8 @@ func failureTags(kind string) []string {
 		return []string{TagParseFailure, "_" + strings.TrimPrefix(kind, "parse_") + "parsefailure"}
 	case "grok", "regex", "syslog", "csv", "kv":
 		return []string{TagParseFailure, "_" + kind + "parsefailure"}
+	case "access_log":
+		return []string{TagParseFailure, "_accesslogparsefailure"}
 	case "timestamp":
 		return []string{TagTimestampFailure}
 	}
@@ -92,7 +96,12 @@ var ErrDropped = errDropped
 
 // keptError is a stage's failure that keeps the event whatever on_error
 // says (a timestamp stage with on_invalid: keep): recorded, never fatal.
-type keptError struct{ error }
+// Tags, when set, replace the stage's failure tags (a parsing stage that
+// read its line but not a plausible time tags _timestampfailure).
+type keptError struct {
+	error
+	tags []string
+}
 
 func (e keptError) Unwrap() error { return e.error }
 
@@ -130,7 +139,7 @@ func (p *Pipeline) Run(ev *event.Event) (kept int, err error) {
 			}
 			var ke keptError
 			if errors.As(err, &ke) {
-				p.record(ev, st, ke.error)
+				p.record(ev, cmpOr(ke.tags, st.tags), st.name, ke.error)
 				kept++
 				continue
 			}
@@ -147,22 +156,30 @@ func (p *Pipeline) Run(ev *event.Event) (kept int, err error) {
 // event and returns nil, dlq returns the *StageError.
 func (p *Pipeline) fail(ev *event.Event, st *stage, err error) error {
 	if st.onError == OnErrorKeep {
-		p.record(ev, st, err)
+		p.record(ev, st.tags, st.name, err)
 		return nil
 	}
 	return &StageError{Pipeline: p.Name, Stage: st.name, Err: err}
 }
 
-// record tags the event with the stage's failure tags and, unless an
+// record tags the event with a stage's failure tags and, unless an
 // earlier stage failed already (the first failure is usually the cause of
 // the rest), sets its Error.
-func (p *Pipeline) record(ev *event.Event, st *stage, err error) {
-	for _, t := range st.tags {
+func (p *Pipeline) record(ev *event.Event, tags []string, stage string, err error) {
+	for _, t := range tags {
 		ev.AddTag(t)
 	}
 	if ev.Error == nil {
-		ev.Error = &event.Failure{Stage: p.Name + "/" + st.name, Message: truncate(err.Error(), MaxErrorMessage)}
+		ev.Error = &event.Failure{Stage: p.Name + "/" + stage, Message: truncate(err.Error(), MaxErrorMessage)}
 	}
+}
+
+// cmpOr returns a, or b when a is empty.
+func cmpOr(a, b []string) []string {
+	if len(a) == 0 {
+		return b
+	}
+	return a
 }
 
 // truncate cuts s to at most n bytes on a character boundary, marking the
@@ -187,18 +204,8 @@ type matcher struct {
 
 // matches reports whether the pipeline takes ev.
 func (m *matcher) matches(ev *event.Event) bool {
-	if len(m.sources) > 0 {
-		toks := strings.Split(ev.Source, ".")
-		ok := false
-		for _, pat := range m.sources {
-			if matchTokens(pat, toks) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(m.sources) > 0 && !eventexpr.MatchSource(m.sources, ev.Source) {
+		return false
 	}
 	if m.when != nil {
 		env := envOf(ev)
@@ -209,16 +216,3 @@ func (m *matcher) matches(ev *event.Event) bool {
 }
 
 func (m *matcher) isDefault() bool { return len(m.sources) == 0 && m.when == nil }
-
-// matchTokens matches NATS-style: "*" one token, ">" the rest (at least one).
-func matchTokens(pat, toks []string) bool {
-	for i, p := range pat {
-		if p == ">" {
-			return len(toks) > i
-		}
-		if i >= len(toks) || (p != "*" && p != toks[i]) {
-			return false
-		}
-	}
-	return len(pat) == len(toks)
-}

@@ -118,6 +118,8 @@ func TestBadPipelinesAreRefusedWithFileLineAndReason(t *testing.T) {
 		"bad_fields.yaml": {
 			"bad_fields.yaml:2: on_error:", "stages[0].rename.from: \"message\" is not a field path",
 			"stages[1].timestamp.timezone:", "stages[2].sample.rate: 2 is outside", "stages[3].route.dataset:",
+			`bad_fields.yaml:8: stages[4].access_log.format: access log: invalid option: format "nginx": use combined or common`,
+			"bad_fields.yaml:9: stages[5].user_agent.cache_size: -1 is negative",
 		},
 		"no_stages.yaml": {"no_stages.yaml:1: stages: no stages", "no_stages.yaml:3: match.sources[0]"},
 	}

@@ -72,11 +72,32 @@ func (p parseInto) store(ev *event.Event, fields map[string]any) error {
 	if p.target != nil {
 		return p.target.set(ev, fields)
 	}
-	if ev.Attributes == nil {
-		ev.Attributes = make(map[string]any, len(fields))
+	if len(ev.Attributes) == 0 {
+		// The parser made fields for this event alone: take the map
+		// rather than copy it.
+		ev.Attributes = fields
+		return nil
 	}
 	maps.Copy(ev.Attributes, fields)
 	return nil
+}
+
+// sink returns the map a parsing stage puts its n fields in: the event's
+// attributes, or a new map at the target. Like store, it removes the
+// source field unless told to keep it. Writing the fields straight into
+// the event spares the map and the copy that store costs.
+func (p parseInto) sink(ev *event.Event, n int) (map[string]any, error) {
+	if !p.keep {
+		p.from.remove(ev)
+	}
+	if p.target != nil {
+		m := make(map[string]any, n)
+		return m, p.target.set(ev, m)
+	}
+	if ev.Attributes == nil {
+		ev.Attributes = make(map[string]any, n)
+	}
+	return ev.Attributes, nil
 }
 
 // stage makes the stage that reads p's field, parses it with fn and stores
@@ -120,6 +141,41 @@ func (c *compiler) parseLogfmt(s *ParseSpec) (stageFunc, error) {
 		return nil, err
 	}
 	return p.stage(parse.Logfmt), nil
+}
+
+func (c *compiler) accessLog(s *AccessLogSpec) (stageFunc, error) {
+	p, err := newParseInto(s.ParseSpec)
+	if err != nil {
+		return nil, err
+	}
+	format, err := parse.ParseAccessLogFormat(orDefault(s.Format, "combined"))
+	if err != nil {
+		return nil, fieldErr("format", err)
+	}
+	bounds := newTimeBounds(s.MaxFuture, s.MaxPast)
+	timeFailure := []string{TagTimestampFailure}
+	return func(ev *event.Event) error {
+		in, err := p.input(ev)
+		if err != nil {
+			return err
+		}
+		a, err := parse.ParseAccessLog(in, format)
+		if err != nil {
+			return err
+		}
+		m, err := p.sink(ev, a.NumFields())
+		if err != nil {
+			return err
+		}
+		a.Each(func(k string, v any) { m[k] = v })
+		if err := bounds.check(ev, a.Time); err != nil {
+			// The line is read; only its time is refused, as a
+			// timestamp stage with on_invalid: keep refuses it.
+			return keptError{error: err, tags: timeFailure}
+		}
+		ev.Timestamp = a.Time
+		return nil
+	}, nil
 }
 
 func (c *compiler) grok(s *GrokSpec) (stageFunc, error) {
@@ -186,39 +242,52 @@ func (c *compiler) syslog(s *SyslogSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, fieldErr("timezone", err)
 	}
+	opts := parse.SyslogOptions{Location: loc}
+	var severities [8]event.Severity // by syslog severity
+	for i := range severities {
+		severities[i], _ = event.ParseSeverity(parse.SyslogSeverityName(i))
+	}
 	return func(ev *event.Event) error {
 		in, err := p.input(ev)
 		if err != nil {
 			return err
 		}
-		fields, err := parse.Syslog(in, parse.SyslogOptions{Location: loc})
+		m, err := parse.ParseSyslog(in, opts)
 		if err != nil {
 			return err
 		}
 		// The syslog header fills the event model; the rest is attributes.
 		// p is shared by every goroutine running this stage: change a copy.
 		p := p
-		if ts, ok := fields["timestamp"].(time.Time); ok {
-			ev.Timestamp = ts.UTC()
-			delete(fields, "timestamp")
-		}
-		if msg, ok := fields["message"].(string); ok && p.from.root == "body" {
-			ev.Body = msg
-			delete(fields, "message")
+		toBody := m.Message != "" && p.from.root == "body"
+		if toBody {
 			p.keep = true
 		}
-		if sev, ok := fields["severity_text"].(string); ok {
-			if s, ok := event.ParseSeverity(sev); ok {
-				ev.Severity = s
-			}
+		n := m.NumFields()
+		if m.Message != "" && !toBody {
+			n++
 		}
-		if h, ok := fields["hostname"].(string); ok && h != "" {
-			ev.SetResource(event.HostName, h)
+		attrs, err := p.sink(ev, n)
+		if err != nil {
+			return err
 		}
-		if a, ok := fields["appname"].(string); ok && a != "" && ev.Service() == "" {
-			ev.SetResource(event.ServiceName, a)
+		if !m.Timestamp.IsZero() {
+			ev.Timestamp = m.Timestamp
 		}
-		return p.store(ev, fields)
+		if toBody {
+			ev.Body = m.Message
+		} else if m.Message != "" {
+			attrs["message"] = m.Message
+		}
+		ev.Severity = severities[m.Severity]
+		if m.Hostname != "" {
+			ev.SetResource(event.HostName, m.Hostname)
+		}
+		if m.Appname != "" && ev.Service() == "" {
+			ev.SetResource(event.ServiceName, m.Appname)
+		}
+		m.Each(func(k string, v any) { attrs[k] = v })
+		return nil
 	}, nil
 }
 
@@ -271,6 +340,34 @@ func location(tz string) (*time.Location, error) {
 	return time.LoadLocation(tz)
 }
 
+// timeBounds is how far an event's own time may be from when jetlog
+// observed it: further, the time is absurd (a clock years off) and would
+// file the event in an index of its own.
+type timeBounds struct{ future, past time.Duration }
+
+// newTimeBounds returns the bounds of max_future and max_past, 24h and
+// 8760h by default.
+func newTimeBounds(future, past time.Duration) timeBounds {
+	if future == 0 {
+		future = 24 * time.Hour
+	}
+	if past == 0 {
+		past = 365 * 24 * time.Hour
+	}
+	return timeBounds{future, past}
+}
+
+// check says why t is not a plausible time for ev. Plausibility is judged
+// against when jetlog observed the event; an event without that (a
+// pipeline test that gives none) is not judged.
+func (b timeBounds) check(ev *event.Event, t time.Time) error {
+	ref := ev.ObservedTimestamp
+	if ref.IsZero() || !t.After(ref.Add(b.future)) && !t.Before(ref.Add(-b.past)) {
+		return nil
+	}
+	return fmt.Errorf("timestamp %s is more than %v ahead of or %v behind when it was observed", t.UTC().Format(time.RFC3339), b.future, b.past)
+}
+
 func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 	from, err := parsePath(orDefault(s.Field, "attributes.timestamp"))
 	if err != nil {
@@ -287,13 +384,7 @@ func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 	if onInvalid != "keep" && onInvalid != "error" {
 		return nil, fieldErr("on_invalid", fmt.Errorf("%q: use keep or error", s.OnInvalid))
 	}
-	maxFuture, maxPast := s.MaxFuture, s.MaxPast
-	if maxFuture == 0 {
-		maxFuture = 24 * time.Hour
-	}
-	if maxPast == 0 {
-		maxPast = 365 * 24 * time.Hour
-	}
+	bounds := newTimeBounds(s.MaxFuture, s.MaxPast)
 	remove := s.Remove == nil || *s.Remove
 	return func(ev *event.Event) error {
 		v, ok := from.get(ev)
@@ -301,18 +392,14 @@ func (c *compiler) timestamp(s *TimestampSpec) (stageFunc, error) {
 			return nil // missing: the event keeps the timestamp it came with
 		}
 		t, err := parse.Time(v, s.Formats, loc)
-		// Plausibility is judged against when jetlog observed the event;
-		// an event without that (a pipeline test that gives none) is not
-		// judged.
-		ref := ev.ObservedTimestamp
-		if err == nil && !ref.IsZero() && (t.After(ref.Add(maxFuture)) || t.Before(ref.Add(-maxPast))) {
-			err = fmt.Errorf("timestamp %s is more than %v ahead of or %v behind when it was observed", t.UTC().Format(time.RFC3339), maxFuture, maxPast)
+		if err == nil {
+			err = bounds.check(ev, t)
 		}
 		if err != nil {
 			if onInvalid == "error" {
 				return err
 			}
-			return keptError{err}
+			return keptError{error: err}
 		}
 		ev.Timestamp = t.UTC()
 		if remove {
@@ -547,12 +634,20 @@ func (c *compiler) userAgent(s *UserAgentSpec) (stageFunc, error) {
 	if err != nil {
 		return nil, fieldErr("target", err)
 	}
+	size := s.CacheSize
+	if size == 0 {
+		size = 4096
+	}
+	if size < 0 {
+		return nil, fieldErr("cache_size", fmt.Errorf("%d is negative: give the number of user agents to remember, or leave it out for 4096", size))
+	}
+	cache := parse.NewUserAgentCache(size)
 	return func(ev *event.Event) error {
 		ua, ok := from.getString(ev)
 		if !ok || ua == "" {
 			return nil
 		}
-		return to.set(ev, parse.UserAgent(ua))
+		return to.set(ev, cache.Parse(ua))
 	}, nil
 }
 

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -186,23 +185,9 @@ func (c *Config) Validate() error {
 	return errs.Err()
 }
 
-// checkSecret checks where one secret comes from: a file that exists or a
-// variable that is set, not both.
+// checkSecret checks where one secret comes from (see config.CheckSecret).
 func checkSecret(errs *config.Errors, path, what, file, env string) {
-	switch {
-	case file != "" && env != "":
-		errs.Addf(path+"."+what+"_file", "give %s_file or %s_env, not both", what, what)
-	case file != "":
-		if _, err := os.Stat(file); err != nil {
-			errs.Addf(path+"."+what+"_file", "%v", err)
-		}
-	case env != "":
-		if strings.HasPrefix(env, envPrefix) {
-			errs.Addf(path+"."+what+"_env", "%s starts with %s, which the configuration loader reads as a setting: name the variable otherwise", env, envPrefix)
-		} else if v, ok := os.LookupEnv(env); !ok || strings.TrimSpace(v) == "" {
-			errs.Addf(path+"."+what+"_env", "the environment variable %s is not set or empty", env)
-		}
-	}
+	config.CheckSecret(errs, path, what, file, env)
 }
 
 // checkPattern checks a source or source pattern: dot-separated tokens

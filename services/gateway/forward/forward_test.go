@@ -162,7 +162,7 @@ func TestModes(t *testing.T) {
 				if !ev.Timestamp.Equal(tc.times(i)) {
 					t.Errorf("record %d: timestamp %v, want %v", i, ev.Timestamp, tc.times(i))
 				}
-				if ev.Source != tc.name || ev.Attributes["n"] != float64(i) || fmt.Sprint(ev.Attributes["nested"]) != "map[k:[a true]]" {
+				if ev.Source != tc.name || ev.Attributes["n"] != int64(i) || fmt.Sprint(ev.Attributes["nested"]) != "map[k:[a true]]" {
 					t.Errorf("record %d: %+v", i, ev)
 				}
 			}
@@ -442,8 +442,8 @@ func TestMalformedMessages(t *testing.T) {
 		{name: "nested_10000", send: mp(t, []any{"deep", []any{[]any{1764064800, nested(10000)}}, map[string]any{"chunk": "c-deep"}}), reason: "nests deeper than 1016 levels"},
 		{name: "flood_0x91", send: bytes.Repeat([]byte{0x91}, 10<<20), reason: "nests deeper than 1016 levels"},
 		{name: "claims_100MB", send: []byte{0x93, 0xa3, 'b', 'i', 'g', 0xc6, 0x06, 0x40, 0x00, 0x00, 'x'}, reason: "message larger than 16.0 MiB"},
-		{name: "too_many_entries", send: mp(t, []any{"many", manyEntries(lim.MaxBatchRecords + 1), map[string]any{"chunk": "c-many"}}), reason: "10001 entries in one message, limit 10000"},
-		{name: "too_many_packed_entries", send: mp(t, []any{"many", packed(t, manyEntries(lim.MaxBatchRecords+1)...), map[string]any{"chunk": "c-many"}}), reason: "more than 10000 entries"},
+		{name: "too_many_entries", send: mp(t, []any{"many", manyEntries(lim.MaxBatchRecords + 1), map[string]any{"chunk": "c-many"}}), reason: fmt.Sprintf("%d entries in one message, limit %d", lim.MaxBatchRecords+1, lim.MaxBatchRecords)},
+		{name: "too_many_packed_entries", send: mp(t, []any{"many", packed(t, manyEntries(lim.MaxBatchRecords+1)...), map[string]any{"chunk": "c-many"}}), reason: fmt.Sprintf("more than %d entries", lim.MaxBatchRecords)},
 		{name: "not_an_array", send: mp(t, map[string]any{"tag": "x"}), reason: "message is a msgpack map"},
 		{name: "reserved_byte", send: []byte{0x93, 0xa1, 'x', 0xc1}, reason: "reserved byte 0xc1"},
 		{name: "tag_not_string", send: mp(t, []any{42, 1764064800, map[string]any{}}), reason: "tag is a msgpack int"},

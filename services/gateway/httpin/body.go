@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/jsonscan"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 )
 
@@ -96,6 +98,9 @@ type jsonValue struct {
 	raw  []byte
 	line int   // the line it starts on, from 1, in a stream of values; 0 in an array
 	err  error // why raw, the rest of its line, is not a JSON value
+	// fields, when set, are raw already decoded (and checked against the
+	// depth limit) by the NDJSON fast path.
+	fields map[string]any
 }
 
 // jsonValues splits a body into JSON values: the elements of an array, or
@@ -107,8 +112,22 @@ type jsonValue struct {
 // and reading stays linear in the body whatever follows. An error refuses
 // the body as a whole: empty, an array that does not parse, or too many
 // values.
-func jsonValues(body []byte, maxRecords int) ([]jsonValue, error) {
+func jsonValues(body []byte, lim ingest.Limits) ([]jsonValue, error) {
+	maxRecords := lim.MaxBatchRecords
 	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, errors.New("empty body")
+	}
+	if trimmed[0] != '[' {
+		if out, ok := ndjson(body, lim); ok {
+			return out, nil
+		}
+	}
+	return splitValues(body, trimmed, maxRecords)
+}
+
+// splitValues is jsonValues without the NDJSON fast path.
+func splitValues(body, trimmed []byte, maxRecords int) ([]jsonValue, error) {
 	if len(trimmed) == 0 {
 		return nil, errors.New("empty body")
 	}
@@ -148,6 +167,55 @@ func jsonValues(body []byte, maxRecords int) ([]jsonValue, error) {
 		return nil, tooMany
 	}
 	return sp.out, nil
+}
+
+// ndjson is the fast path for what most shippers send, one JSON value per
+// line: each line is decoded once, straight into its record's fields. It
+// gives up (ok false) as soon as a line is not a whole JSON value alone (a
+// value spanning lines, a malformed line) or the body holds too many, and
+// jsonValues then reads the body the general way, which reports those.
+func ndjson(body []byte, lim ingest.Limits) (out []jsonValue, ok bool) {
+	line := 0
+	for len(body) > 0 {
+		line++
+		end := bytes.IndexByte(body, '\n')
+		if end < 0 {
+			end = len(body)
+		}
+		raw := bytes.Trim(body[:end], " \t\r\n")
+		body = body[min(end+1, len(body)):]
+		if len(raw) == 0 {
+			continue
+		}
+		if len(out) >= lim.MaxBatchRecords {
+			return nil, false
+		}
+		if hasControl(raw) {
+			return nil, false // raw tabs and returns are JSON only between tokens: let the general reading judge
+		}
+		v := jsonValue{raw: raw, line: line}
+		if jsonscan.Depth(raw, lim.MaxDepth) == nil {
+			fields, err := event.DecodeFields(raw)
+			switch {
+			case err == nil:
+				v.fields = fields
+			case !errors.Is(err, event.ErrNotObject):
+				return nil, false
+			}
+		}
+		out = append(out, v)
+	}
+	return out, len(out) > 0
+}
+
+// hasControl reports whether b holds a byte below 0x20.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // splitter collects the values of a stream.

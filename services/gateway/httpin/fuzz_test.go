@@ -1,7 +1,9 @@
 package httpin
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -18,7 +20,7 @@ func FuzzJSONValues(f *testing.F) {
 	}
 	lim := ingest.DefaultLimits()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		vals, err := jsonValues(body, 100)
+		vals, err := jsonValues(body, limit(100))
 		if err != nil {
 			return
 		}
@@ -40,6 +42,25 @@ func FuzzJSONValues(f *testing.F) {
 			rec := jsonRecord("src", v, lim)
 			if (rec.Reject == nil) == (rec.Fields == nil) {
 				t.Fatalf("record of %q: fields %v, reject %v", v.raw, rec.Fields, rec.Reject)
+			}
+		}
+		// The NDJSON fast path finds what the general reading finds, and
+		// decodes the same records.
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 || trimmed[0] == '[' {
+			return
+		}
+		general, err := splitValues(body, trimmed, 100)
+		if err != nil {
+			t.Fatalf("the fast path took a body the general reading refuses: %v", err)
+		}
+		if len(general) != len(vals) {
+			t.Fatalf("%d values, the general reading finds %d", len(vals), len(general))
+		}
+		for i := range vals {
+			a, b := jsonRecord("src", vals[i], lim), jsonRecord("src", general[i], lim)
+			if !bytes.Equal(vals[i].raw, general[i].raw) || vals[i].line != general[i].line || !reflect.DeepEqual(a.Fields, b.Fields) || (a.Reject == nil) != (b.Reject == nil) {
+				t.Fatalf("value %d: fast %q line %d, general %q line %d", i, vals[i].raw, vals[i].line, general[i].raw, general[i].line)
 			}
 		}
 	})
@@ -67,7 +88,7 @@ func TestJSONValues(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			vals, err := jsonValues([]byte(c.body), 100)
+			vals, err := jsonValues([]byte(c.body), limit(100))
 			if err != nil || len(vals) != len(c.lines) {
 				t.Fatalf("%+v, %v", vals, err)
 			}
@@ -82,14 +103,14 @@ func TestJSONValues(t *testing.T) {
 		})
 	}
 	for _, body := range []string{"", "  \n", `[{"a":1}`, `[{"a":1}] x`} {
-		if _, err := jsonValues([]byte(body), 100); err == nil {
+		if _, err := jsonValues([]byte(body), limit(100)); err == nil {
 			t.Errorf("%q: no error, want the body refused", body)
 		}
 	}
-	if _, err := jsonValues([]byte(strings.Repeat("{}\n", 101)), 100); err == nil {
+	if _, err := jsonValues([]byte(strings.Repeat("{}\n", 101)), limit(100)); err == nil {
 		t.Error("101 values under a limit of 100: no error")
 	}
-	if _, err := jsonValues([]byte(strings.Repeat("{}\n", 100)+"{x\n"), 100); err == nil {
+	if _, err := jsonValues([]byte(strings.Repeat("{}\n", 100)+"{x\n"), limit(100)); err == nil {
 		t.Error("101 values, the last bad, under a limit of 100: no error")
 	}
 }
@@ -125,4 +146,11 @@ func FuzzParseBulk(f *testing.F) {
 			t.Fatalf("%d items with records, %d records", n, len(recs))
 		}
 	})
+}
+
+// limit is the default limits with at most n records.
+func limit(n int) ingest.Limits {
+	l := ingest.DefaultLimits()
+	l.MaxBatchRecords = n
+	return l
 }

@@ -158,7 +158,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 			pre = append(pre, Rejected{Index: -1, Reason: fmt.Sprintf("%d entries could not be decoded; the first: %s", skipped, why)})
 		}
 	case ct == "" || strings.Contains(ct, "json"):
-		vals, err := jsonValues(body, lim.MaxBatchRecords)
+		vals, err := jsonValues(body, lim)
 		if err != nil {
 			badRequest(w, h.m, protocol, err, h.log)
 			return
@@ -214,6 +214,10 @@ func jsonRecord(src string, v jsonValue, lim ingest.Limits) ingest.Record {
 	}
 	if v.err != nil {
 		rec.Reject = ingest.Rejectf(ingest.ReasonMalformed, "malformed JSON on %s: %v", where, v.err)
+		return rec
+	}
+	if v.fields != nil {
+		rec.Fields = v.fields
 		return rec
 	}
 	if err := jsonscan.Depth(v.raw, lim.MaxDepth); err != nil {

@@ -224,13 +224,13 @@ func TestSDKExporter(t *testing.T) {
 	if ev.TraceID != "5b8efff798038103d269b633813fc60c" || ev.SpanID != "eee19b7ec3c1b174" {
 		t.Errorf("trace %q span %q", ev.TraceID, ev.SpanID)
 	}
-	if ev.Service() != "checkout" || ev.Host() != "web-1" || ev.Resource["k8s.pod.restarts"] != float64(2) {
+	if ev.Service() != "checkout" || ev.Host() != "web-1" || ev.Resource["k8s.pod.restarts"] != int64(2) {
 		t.Errorf("resource %v", ev.Resource)
 	}
 	want := map[string]any{
-		"user": "ada", "items": float64(3), "paid": true, "amount": 12.5,
-		"http":               map[string]any{"method": "POST", "status": float64(201)},
-		"tags":               []any{"new", float64(7)},
+		"user": "ada", "items": int64(3), "paid": true, "amount": 12.5,
+		"http":               map[string]any{"method": "POST", "status": int64(201)},
+		"tags":               []any{"new", int64(7)},
 		"blob":               "AQID",
 		"otel.scope.name":    "shop/orders",
 		"otel.scope.version": "1.2.3",
@@ -350,7 +350,7 @@ func TestJSON(t *testing.T) {
 		t.Errorf("resource %v", ev.Resource)
 	}
 	assertAttrs(t, ev.Attributes, map[string]any{
-		"string.attribute": "some string", "boolean.attribute": true, "int.attribute": float64(10),
+		"string.attribute": "some string", "boolean.attribute": true, "int.attribute": int64(10),
 		"double.attribute": 637.704, "array.attribute": []any{"many", "values"},
 		"map.attribute":   map[string]any{"some.map.key": "some value"},
 		"otel.scope.name": "my.library", "otel.scope.version": "1.0.0",

@@ -280,13 +280,6 @@ func (ix *Indexer) installTemplate(ctx context.Context) error {
 	return fmt.Errorf("install index template %s: %w", ix.cfg.IndexPrefix, err)
 }
 
-// routing is the part of an event the indexer reads.
-type routing struct {
-	ID        string    `json:"id"`
-	Timestamp time.Time `json:"@timestamp"`
-	Dataset   string    `json:"dataset"`
-}
-
 // item is one message on its way into a bulk request.
 type item struct {
 	msg   int    // index in the batch
@@ -310,11 +303,11 @@ func (ix *Indexer) HandleBatch(ctx context.Context, batch []*worker.Msg) []error
 	}
 	items := make([]item, 0, len(batch))
 	for i, m := range batch {
-		// Only what routing needs is decoded; the document is sent as it
-		// came (json.Unmarshal still checks the whole of it is valid JSON).
-		var ev routing
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			res[i] = worker.Permanent(fmt.Errorf("decode event: %w", err))
+		// Only what routing needs is read; the document is sent as it came
+		// (the whole of it is still checked to be valid JSON).
+		ev, err := event.DecodeRoute(m.Data)
+		if err != nil {
+			res[i] = worker.Permanent(err)
 			continue
 		}
 		if ev.ID == "" {

@@ -1,0 +1,4 @@
+package alerting
+
+// Assigned exposes the rendezvous assignment to tests.
+var Assigned = assigned

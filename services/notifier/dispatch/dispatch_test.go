@@ -1,0 +1,222 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jetlog/jetlog/libs/alert"
+	"github.com/jetlog/jetlog/libs/testkit"
+	"github.com/jetlog/jetlog/services/notifier/route"
+)
+
+// flushes records what each flush was given.
+type flushes struct {
+	mu   sync.Mutex
+	got  []string
+	ok   bool
+	wake chan struct{}
+}
+
+func newFlushes() *flushes { return &flushes{ok: true, wake: make(chan struct{}, 100)} }
+
+func (f *flushes) Flush(_ context.Context, g *Group, alerts []*alert.Alert) bool {
+	var parts []string
+	for _, a := range alerts {
+		parts = append(parts, fmt.Sprintf(" %s:%s", a.Labels["instance"], a.State))
+	}
+	slices.Sort(parts)
+	s := strings.Join(parts, "")
+	f.mu.Lock()
+	f.got = append(f.got, g.Route.Receiver+" "+route.LabelString(g.Labels)+s)
+	ok := f.ok
+	f.mu.Unlock()
+	f.wake <- struct{}{}
+	return ok
+}
+
+func (f *flushes) take(t *testing.T, n int) []string {
+	t.Helper()
+	for range n {
+		select {
+		case <-f.wake:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("expected %d flushes", n)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.got
+	f.got = nil
+	slices.Sort(out)
+	return out
+}
+
+func (f *flushes) none(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.wake:
+		t.Fatalf("unexpected flush: %v", f.got)
+	default:
+	}
+}
+
+func setup(t *testing.T, tree string) (*Dispatcher, *clockwork.FakeClock, *flushes) {
+	t.Helper()
+	var c route.Config
+	if err := yaml.Unmarshal([]byte(tree), &c); err != nil {
+		t.Fatal(err)
+	}
+	r, err := route.Compile(c, route.Known{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
+	f := newFlushes()
+	d := New(Options{Route: r, Flusher: f, Clock: clock})
+	t.Cleanup(func() { _ = d.Stop(context.Background()) })
+	return d, clock, f
+}
+
+var start = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+
+func mk(name, instance string, state alert.State, lbls ...string) *alert.Alert {
+	l := map[string]string{"alertname": name, "instance": instance}
+	for i := 0; i+1 < len(lbls); i += 2 {
+		l[lbls[i]] = lbls[i+1]
+	}
+	a := &alert.Alert{Rule: name, Labels: l, State: state, StartsAt: start, Fingerprint: alert.Fingerprint(name, map[string]string{"instance": instance})}
+	if state == alert.StateResolved {
+		a.EndsAt = start.Add(time.Hour)
+	}
+	return a
+}
+
+func put(t *testing.T, d *Dispatcher, as ...*alert.Alert) {
+	t.Helper()
+	for _, a := range as {
+		if err := d.Put(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const simple = `
+receiver: team
+group_by: [alertname]
+group_wait: 30s
+group_interval: 5m
+repeat_interval: 4h
+`
+
+func TestGroupWaitBatchesThenGroupIntervalFlushes(t *testing.T) {
+	d, clock, f := setup(t, simple)
+	put(t, d, mk("HighErrors", "a", alert.StateFiring), mk("HighErrors", "b", alert.StateFiring), mk("DiskFull", "a", alert.StateFiring))
+	clock.Advance(29 * time.Second)
+	f.none(t)
+	clock.Advance(time.Second)
+	got := f.take(t, 2)
+	want := []string{`team {alertname="DiskFull"} a:firing`, `team {alertname="HighErrors"} a:firing b:firing`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("first flushes\n got %q\nwant %q", got, want)
+	}
+	// An alert added to a group that has flushed waits for group_interval,
+	// not group_wait.
+	put(t, d, mk("HighErrors", "c", alert.StateFiring))
+	if err := clock.BlockUntilContext(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Second)
+	f.none(t)
+	clock.Advance(5*time.Minute - 30*time.Second)
+	got = f.take(t, 2)
+	if got[1] != `team {alertname="HighErrors"} a:firing b:firing c:firing` {
+		t.Errorf("after group_interval: %q", got)
+	}
+}
+
+func TestResolvedLeavesTheGroupAfterASuccessfulFlush(t *testing.T) {
+	d, clock, f := setup(t, simple)
+	put(t, d, mk("HighErrors", "a", alert.StateFiring), mk("HighErrors", "b", alert.StateFiring))
+	clock.Advance(30 * time.Second)
+	f.take(t, 1)
+	put(t, d, mk("HighErrors", "a", alert.StateResolved))
+	f.mu.Lock()
+	f.ok = false // the receiver is down: the resolved alert stays
+	f.mu.Unlock()
+	_ = clock.BlockUntilContext(context.Background(), 1)
+	clock.Advance(5 * time.Minute)
+	if got := f.take(t, 1); got[0] != `team {alertname="HighErrors"} a:resolved b:firing` {
+		t.Fatalf("got %q", got)
+	}
+	f.mu.Lock()
+	f.ok = true
+	f.mu.Unlock()
+	_ = clock.BlockUntilContext(context.Background(), 1)
+	clock.Advance(5 * time.Minute)
+	if got := f.take(t, 1); got[0] != `team {alertname="HighErrors"} a:resolved b:firing` {
+		t.Fatalf("got %q", got)
+	}
+	_ = clock.BlockUntilContext(context.Background(), 1)
+	clock.Advance(5 * time.Minute)
+	if got := f.take(t, 1); got[0] != `team {alertname="HighErrors"} b:firing` {
+		t.Fatalf("resolved alert still in the group: %q", got)
+	}
+	put(t, d, mk("HighErrors", "b", alert.StateResolved))
+	_ = clock.BlockUntilContext(context.Background(), 1)
+	clock.Advance(5 * time.Minute)
+	f.take(t, 1)
+	testkit.Poll(t, 10*time.Second, func() (bool, string) {
+		return len(d.Groups()) == 0 && len(d.Alerts()) == 0, fmt.Sprintf("groups %v", d.Groups())
+	})
+}
+
+func TestStaleEventsAreIgnored(t *testing.T) {
+	d, clock, f := setup(t, simple)
+	a := mk("HighErrors", "a", alert.StateFiring)
+	put(t, d, a)
+	resolved := mk("HighErrors", "a", alert.StateResolved)
+	put(t, d, resolved)
+	put(t, d, a) // the firing event redelivered after the resolution
+	older := mk("HighErrors", "a", alert.StateFiring)
+	older.StartsAt = start.Add(-time.Hour)
+	put(t, d, older)
+	pending := mk("HighErrors", "z", alert.StatePending)
+	put(t, d, pending)
+	clock.Advance(30 * time.Second)
+	if got := f.take(t, 1); got[0] != `team {alertname="HighErrors"} a:resolved` {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestRoutesWithContinueMakeOneGroupEach(t *testing.T) {
+	d, clock, f := setup(t, simple+`
+routes:
+  - matchers: ['severity="critical"']
+    receiver: pager
+    continue: true
+    group_wait: 10s
+  - matchers: ['team="db"']
+    receiver: db
+    group_by: [team]
+`)
+	put(t, d, mk("HighErrors", "a", alert.StateFiring, "severity", "critical", "team", "db"))
+	clock.Advance(10 * time.Second)
+	if got := f.take(t, 1); got[0] != `pager {alertname="HighErrors"} a:firing` {
+		t.Fatalf("got %q", got)
+	}
+	clock.Advance(20 * time.Second)
+	if got := f.take(t, 1); got[0] != `db {team="db"} a:firing` {
+		t.Fatalf("got %q", got)
+	}
+	if n := len(d.Groups()); n != 2 {
+		t.Errorf("%d groups", n)
+	}
+}
