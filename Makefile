@@ -7,8 +7,7 @@ BIN     := build/bin
 OPENSEARCH := infra/opensearch/opensearch.sh
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 FUZZ_TIME ?=
-BENCH_EVENTS ?= 200000
-BENCH_RECORDS ?= 500000
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -54,10 +53,9 @@ fuzz: ## run every fuzz target for its execution budget (scripts/fuzz-budgets.tx
 	@scripts/fuzz.sh $(FUZZ_TIME)
 
 .PHONY: bench
-bench: opensearch-up ## run the load-test harness (pipeline, gateway, alerter); writes loadtest/results/
-	go run ./loadtest/cmd/jetlog-bench -scenario pipeline -events $(BENCH_EVENTS)
-	go run ./loadtest/cmd/jetlog-bench -scenario gateway -records $(BENCH_RECORDS)
-	go run ./loadtest/cmd/jetlog-bench -scenario alerter
+bench: ## run the load-test harness, every scenario (about 20 min on 2 cores); writes loadtest/results/ (OPENSEARCH_URL=… to use a running node; BENCH_ARGS=-help)
+	@if [ -z "$$OPENSEARCH_URL" ]; then $(OPENSEARCH) up; fi
+	cd loadtest && go run ./cmd/jetlog-bench $(BENCH_ARGS)
 
 .PHONY: bench-notify
 bench-notify: deps ## measure the notifier against Alertmanager on the same work (about 2 min); writes loadtest/results/notify.md

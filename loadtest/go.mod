@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/jetlog/jetlog/libs v0.0.0
 	github.com/jetlog/jetlog/services/enricher v0.0.0
+	github.com/jetlog/jetlog/services/gateway v0.0.0
 	github.com/jetlog/jetlog/services/indexer v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/opensearch-project/opensearch-go/v4 v4.8.1
@@ -53,7 +54,7 @@ require (
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
@@ -62,5 +63,6 @@ require (
 replace (
 	github.com/jetlog/jetlog/libs => ../libs
 	github.com/jetlog/jetlog/services/enricher => ../services/enricher
+	github.com/jetlog/jetlog/services/gateway => ../services/gateway
 	github.com/jetlog/jetlog/services/indexer => ../services/indexer
 )
