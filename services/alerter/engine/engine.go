@@ -56,6 +56,8 @@ type Engine struct {
 	byFP   map[string]string // alert fingerprint → state key
 	dirty  map[string]bool
 	gone   map[string]bool
+
+	scratch []float64 // the values of a window, for a percentile
 }
 
 // New returns an engine without rules.

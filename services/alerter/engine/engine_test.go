@@ -300,3 +300,26 @@ group_by: [resource.host.name]
 		}
 	}
 }
+
+// BenchmarkMetricPercentile judges a p95 rule on every event of a steady
+// service whose window holds limits.max_events (2 000) events.
+func BenchmarkMetricPercentile(b *testing.B) {
+	r, err := rule.Compile("p95.yaml", []byte("type: metric\nfield: attributes.ms\nagg: p95\nwindow: 5m\nthreshold: 1000\n"), rule.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := engine.New(engine.Options{})
+	e.SetRules([]*rule.Rule{r}, t0)
+	hits := make([]engine.Hit, 4000)
+	for i := range hits {
+		hits[i] = engine.NewHit(r, ev(time.Duration(i)*50*time.Millisecond, "a", "ms", float64(i*7919%500)))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		h := hits[i%len(hits)]
+		h.Time = t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		h.ID = fmt.Sprint(i)
+		e.Apply(h, uint64(i+1))
+	}
+}

@@ -149,7 +149,12 @@ func (e *Engine) holds(r *rule.Rule, k *Key, at time.Time) (bool, float64, []str
 		if len(w) == 0 {
 			return false, 0, nil
 		}
-		v := aggregate(r.Agg, w)
+		if q, ok := quantiles[r.Agg]; ok && !r.Compare(percentileSide(w, q, r.Threshold)) {
+			// The value is only reported when the condition holds; a
+			// count tells whether it does without selecting it.
+			return false, 0, nil
+		}
+		v := aggregate(r.Agg, w, &e.scratch)
 		return r.Compare(v), v, ids(w)
 	case rule.TypeCardinality:
 		lo := at.Add(-r.Window).UnixNano()
@@ -192,8 +197,12 @@ func ids(w []Entry) []string {
 	return out
 }
 
-// aggregate computes a metric over the window's values.
-func aggregate(agg string, w []Entry) float64 {
+// quantiles are the percentile aggregations and their rank.
+var quantiles = map[string]float64{"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+
+// aggregate computes a metric over the window's values; scratch is reused
+// between calls for the percentiles.
+func aggregate(agg string, w []Entry, scratch *[]float64) float64 {
 	switch agg {
 	case "count":
 		return float64(len(w))
@@ -215,15 +224,83 @@ func aggregate(agg string, w []Entry) float64 {
 		}
 		return v
 	}
-	q := map[string]float64{"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}[agg]
-	vs := make([]float64, len(w))
-	for i, en := range w {
-		vs[i] = en.V
+	vs := (*scratch)[:0]
+	for _, en := range w {
+		vs = append(vs, en.V)
 	}
-	sort.Float64s(vs)
+	*scratch = vs
 	// nearest rank, as OpenSearch's percentiles approximate it
-	i := int(math.Ceil(q*float64(len(vs)))) - 1
-	return vs[max(i, 0)]
+	i := int(math.Ceil(quantiles[agg]*float64(len(vs)))) - 1
+	return selectNth(vs, max(i, 0))
+}
+
+// percentileSide returns a value on the same side of t as the window's
+// nearest-rank q-quantile (below, equal or above), from two counts: what
+// any comparison with t makes of it, it makes of the quantile.
+func percentileSide(w []Entry, q, t float64) float64 {
+	rank := max(int(math.Ceil(q*float64(len(w)))), 1) // the quantile is the rank-th smallest
+	below, atOrBelow := 0, 0
+	for _, en := range w {
+		if en.V < t {
+			below++
+		}
+		if en.V <= t {
+			atOrBelow++
+		}
+	}
+	switch {
+	case below >= rank:
+		return math.Nextafter(t, math.Inf(-1))
+	case atOrBelow >= rank:
+		return t
+	}
+	return math.Nextafter(t, math.Inf(1))
+}
+
+// selectNth returns the value that would be at index n if vs were sorted,
+// reordering vs. A rule is judged on every event, and sorting the whole
+// window each time made a percentile rule cost O(n log n) per event; a
+// selection is O(n) on average.
+func selectNth(vs []float64, n int) float64 {
+	lo, hi := 0, len(vs)-1
+	for lo < hi {
+		// median of three as the pivot, so sorted windows (the usual
+		// case: values of a steady service) stay linear
+		mid := lo + (hi-lo)/2
+		if vs[mid] < vs[lo] {
+			vs[mid], vs[lo] = vs[lo], vs[mid]
+		}
+		if vs[hi] < vs[lo] {
+			vs[hi], vs[lo] = vs[lo], vs[hi]
+		}
+		if vs[hi] < vs[mid] {
+			vs[hi], vs[mid] = vs[mid], vs[hi]
+		}
+		pivot := vs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for vs[i] < pivot {
+				i++
+			}
+			for pivot < vs[j] {
+				j--
+			}
+			if i <= j {
+				vs[i], vs[j] = vs[j], vs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case n <= j:
+			hi = j
+		case n >= i:
+			lo = i
+		default:
+			return vs[n]
+		}
+	}
+	return vs[n]
 }
 
 // maxRecent bounds the ids kept to recognise a redelivered hit.
