@@ -174,10 +174,75 @@ type stopAware interface {
 
 func (e *publisher) setStopping(ch <-chan struct{}) { e.stopping.Store(&ch) }
 
-// output is one event to publish for the message at index msg.
+// output is one message to publish for the input at index msg of a batch
+// (and, for a gathered message, the inputs in more).
 type output struct {
-	msg int
-	nm  *nats.Msg
+	msg  int
+	more []int
+	nm   *nats.Msg
+}
+
+// settle sets err for each of the output's inputs that has no result yet.
+func (o output) settle(res []error, err error) {
+	if res[o.msg] == nil {
+		res[o.msg] = err
+	}
+	for _, i := range o.more {
+		if res[i] == nil {
+			res[i] = err
+		}
+	}
+}
+
+// moot reports whether every input of the output already failed for good
+// through another output: publishing it would serve nothing.
+func (o output) moot(res []error) bool {
+	if res[o.msg] == nil {
+		return false
+	}
+	for _, i := range o.more {
+		if res[i] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Gathered is one message a gathering stage publishes for several inputs
+// of a batch: their indices are From.
+type Gathered struct {
+	Msg  *nats.Msg
+	From []int
+}
+
+// Gather returns a BatchHandler for a stage that publishes fewer, larger
+// messages than it reads (the alerter gathers a batch's hits by
+// partition). f turns the whole batch into messages, each naming the inputs
+// it carries, and sets res[i] for an input it refuses (ErrDrop, or a
+// Permanent error). An input is acknowledged once every message carrying
+// it is stored; failed publishes are retried as Forward's are, never
+// dead-lettered.
+func Gather(js jetstream.JetStream, f func(batch []*Msg, res []error) []Gathered, m *Metrics, name string) BatchHandler {
+	return &gatherHandler{publisher: newPublisher(js, m, name), f: f}
+}
+
+type gatherHandler struct {
+	*publisher
+	f func(batch []*Msg, res []error) []Gathered
+}
+
+func (h *gatherHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
+	res := make([]error, len(batch))
+	gs := h.f(batch, res)
+	outs := make([]output, 0, len(gs))
+	for _, g := range gs {
+		if len(g.From) == 0 {
+			continue
+		}
+		outs = append(outs, output{msg: g.From[0], more: g.From[1:], nm: g.Msg})
+	}
+	h.publish(ctx, outs, res)
+	return res
 }
 
 func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
@@ -240,7 +305,7 @@ func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
 		var lastErr error
 		fail := func(o output, err error) {
 			if errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
-				res[o.msg] = Permanent(fmt.Errorf("publish %s: %w (raise streams.max_msg_bytes, or limit the event's size upstream)", o.nm.Subject, err))
+				o.settle(res, Permanent(fmt.Errorf("publish %s: %w (raise streams.max_msg_bytes, or limit the event's size upstream)", o.nm.Subject, err)))
 				return
 			}
 			failed = append(failed, o)
@@ -248,8 +313,8 @@ func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
 			e.m.publishFailures.WithLabelValues(e.name).Inc()
 		}
 		for _, o := range outs {
-			if res[o.msg] != nil {
-				continue // another output of the message failed for good
+			if o.moot(res) {
+				continue // another output of its inputs failed for good
 			}
 			f, err := e.js.PublishMsgAsync(o.nm)
 			if err != nil {
@@ -295,9 +360,7 @@ func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
 		}
 		if end != nil {
 			for _, o := range failed {
-				if res[o.msg] == nil {
-					res[o.msg] = fmt.Errorf("%w (last: %v)", end, lastErr)
-				}
+				o.settle(res, fmt.Errorf("%w (last: %v)", end, lastErr))
 			}
 			return
 		}

@@ -564,3 +564,76 @@ func TestAMessageWithNoOutcomeOnEveryDeliveryIsDeadLettered(t *testing.T) {
 		return p == 0 && ap == 0, fmt.Sprintf("pending=%d ack_pending=%d: the message must be terminated", p, ap)
 	})
 }
+
+// A gathering stage publishes one message for many inputs: each input is
+// acknowledged once the message carrying it is stored, inputs it refuses
+// are settled as it says, and while the downstream refuses nothing is
+// acknowledged or dead-lettered.
+func TestGatherAcksInputsOnceTheirMessageIsStored(t *testing.T) {
+	f := newFixture(t)
+	f.outputStream(t, 16) // too small for any message
+	c := f.consumer(func(c *worker.ConsumerConfig) { c.Retry.MaxDeliver = 2; c.Batch = 30 })
+	var mu sync.Mutex
+	published := 0
+	gather := func(batch []*worker.Msg, res []error) []worker.Gathered {
+		var from []int
+		var body []string
+		for i, m := range batch {
+			if strings.HasSuffix(string(m.Data), "7") {
+				res[i] = worker.ErrDrop // nothing to publish for it
+				continue
+			}
+			from = append(from, i)
+			body = append(body, string(m.Data))
+		}
+		mu.Lock()
+		published++
+		mu.Unlock()
+		return []worker.Gathered{{Msg: &nats.Msg{Subject: "out.gathered", Data: []byte(strings.Join(body, ","))}, From: from}}
+	}
+	f.start(t, "gather", c, worker.Gather(f.nats.JS, gather, f.m, "gather"))
+	f.publish(t, 30)
+	testkit.Poll(t, 60*time.Second, func() (bool, string) {
+		n := testutil.ToFloat64(f.m.PublishFailuresCounter("gather"))
+		return n >= 3, fmt.Sprintf("%v publish failures so far", n)
+	})
+	if n := f.outcome("gather", "acked"); n != 0 {
+		t.Fatalf("%d inputs acknowledged while their message was not stored", n)
+	}
+	if _, err := f.nats.JS.UpdateStream(context.Background(), jetstream.StreamConfig{
+		Name: "OUT", Subjects: []string{"out.>"}, Discard: jetstream.DiscardNew, MaxBytes: 1 << 20,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// m7, m17 and m27 were dropped; the other 27 ride in gathered messages.
+	f.waitOutcome(t, "gather", "acked", 27)
+	f.waitOutcome(t, "gather", "dropped", 3)
+	if n := f.nats.StreamMsgs(topology.DLQStream); n != 0 {
+		t.Errorf("%d messages dead-lettered", n)
+	}
+	got := map[string]int{}
+	s, _ := f.nats.JS.Stream(context.Background(), "OUT")
+	info, _ := s.Info(context.Background())
+	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			continue
+		}
+		for _, in := range strings.Split(string(m.Data), ",") {
+			got[in]++
+		}
+	}
+	for i := range 30 {
+		in := fmt.Sprintf("msg-%d", i)
+		if want := 1; strings.HasSuffix(in, "7") {
+			if got[in] != 0 {
+				t.Errorf("%s was refused but published", in)
+			}
+		} else if got[in] < want {
+			t.Errorf("%s is in no stored message", in)
+		}
+	}
+	if pending, ackPending := f.consumerState(t, "gather"); pending != 0 || ackPending != 0 {
+		t.Errorf("consumer pending %d, ack pending %d after the downstream recovered", pending, ackPending)
+	}
+}

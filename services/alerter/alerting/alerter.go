@@ -1,6 +1,7 @@
 // Package alerting is the alerter component: it reads LOGS, matches every
 // event against the rules (package rule) and sends each match to the
-// partition of its group (stream ALERT_HITS, alerter.hits.<partition>);
+// partition of its group (stream ALERT_HITS, alerter.hits.<partition>, the
+// matches of a batch gathered into one message per partition);
 // the copy of the alerter that owns a partition evaluates its groups
 // (package engine), publishes alert events to ALERTS and keeps the
 // partition's state in the alert_state bucket; rules with a schedule also
@@ -23,12 +24,18 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -135,7 +142,7 @@ func New(ctx context.Context, env *component.Env, cfg Config) (*Alerter, error) 
 	a.reload(ctx)
 	wm := worker.NewMetrics(env.Registry)
 	a.match, err = worker.New(worker.Options{Name: "alerter", JS: env.JS, Consumer: cfg.Consumer, Metrics: wm, Logger: env.Logger,
-		Handler: worker.Forward(env.JS, a.matchMsg, wm, "alerter")})
+		Handler: worker.Gather(env.JS, a.matchBatch, wm, "alerter")})
 	if err != nil {
 		return nil, err
 	}
@@ -265,41 +272,110 @@ func (a *Alerter) ready(context.Context) error {
 	return nil
 }
 
-// matchMsg is the matching stage: the hits of one LOGS message, each on
-// the partition of its group, with a message id that makes a redelivered
-// event's hits duplicates.
-func (a *Alerter) matchMsg(m *worker.Msg) ([]*nats.Msg, error) {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return nil, worker.Permanent(err)
-	}
+// maxHitsMessage bounds one message of gathered hits, well below the
+// server's max_payload (1 MiB by default).
+const maxHitsMessage = 256 << 10
+
+// hitsBuffer gathers the hits of a batch for one partition.
+type hitsBuffer struct {
+	data []byte // a JSON array, not yet closed
+	from []int  // the batch's messages whose hits it holds
+	sum  hash.Hash
+}
+
+// matchBatch is the matching stage: the hits of a batch of LOGS messages,
+// gathered into one message per partition (the partition of each hit's
+// group). One message per hit would cost the server a store, a delivery and
+// an acknowledgement for every match of every event; a gathered message
+// costs that once per batch. A batch redelivered whole publishes messages
+// with the same ids (duplicates to the server); a hit applied twice is
+// recognised by its event id (engine.Apply).
+func (a *Alerter) matchBatch(batch []*worker.Msg, res []error) []worker.Gathered {
 	rs := a.rules.Load()
-	cands := rs.index.Candidates(ev, make([]*rule.Rule, 0, 8))
-	if len(cands) == 0 {
-		return nil, nil
+	bufs := map[int]*hitsBuffer{}
+	var out []worker.Gathered
+	flush := func(p int, b *hitsBuffer) {
+		data := append(b.data, ']')
+		nm := &nats.Msg{Subject: hitsSubject(p), Data: data, Header: nats.Header{}}
+		nm.Header.Set(nats.MsgIdHdr, "hits-"+hex.EncodeToString(b.sum.Sum(nil)[:16]))
+		out = append(out, worker.Gathered{Msg: nm, From: b.from})
 	}
-	env := eventexpr.EnvOf(ev)
-	var out []*nats.Msg
-	for _, r := range cands {
-		ok, err := r.Matches(ev, &env)
+	cands := make([]*rule.Rule, 0, 8)
+	for i, m := range batch {
+		ev, err := event.Unmarshal(m.Data)
 		if err != nil {
-			a.m.ruleErrors.WithLabelValues(r.Name).Inc()
+			res[i] = worker.Permanent(err)
 			continue
 		}
-		if !ok {
+		cands = rs.index.Candidates(ev, cands[:0])
+		if len(cands) == 0 {
+			res[i] = worker.ErrDrop
 			continue
 		}
-		h := engine.NewHit(r, ev)
-		data, err := json.Marshal(h)
-		if err != nil {
-			return nil, worker.Permanent(err)
+		env := eventexpr.EnvOf(ev)
+		n := 0
+		for _, r := range cands {
+			ok, err := r.Matches(ev, &env)
+			if err != nil {
+				a.m.ruleErrors.WithLabelValues(r.Name).Inc()
+				continue
+			}
+			if !ok {
+				continue
+			}
+			h := engine.NewHit(r, ev)
+			data, err := json.Marshal(h)
+			if err != nil {
+				res[i] = worker.Permanent(err)
+				break
+			}
+			p := Partition(h.Key, a.cfg.Partitions)
+			b := bufs[p]
+			if b != nil && len(b.data)+len(data)+2 > maxHitsMessage {
+				flush(p, b)
+				b = nil
+			}
+			if b == nil {
+				b = &hitsBuffer{data: []byte{'['}, sum: sha256.New()}
+				bufs[p] = b
+			} else {
+				b.data = append(b.data, ',')
+			}
+			b.data = append(b.data, data...)
+			if len(b.from) == 0 || b.from[len(b.from)-1] != i {
+				b.from = append(b.from, i)
+			}
+			b.sum.Write([]byte(h.ID))
+			b.sum.Write([]byte{0x1f})
+			b.sum.Write([]byte(r.Name))
+			b.sum.Write([]byte{'\n'})
+			a.m.hits.WithLabelValues(r.Name).Inc()
+			n++
 		}
-		nm := &nats.Msg{Subject: hitsSubject(Partition(h.Key, a.cfg.Partitions)), Data: data, Header: nats.Header{}}
-		nm.Header.Set(nats.MsgIdHdr, ev.ID+"\x1f"+r.Name)
-		out = append(out, nm)
-		a.m.hits.WithLabelValues(r.Name).Inc()
+		if n == 0 && res[i] == nil {
+			res[i] = worker.ErrDrop
+		}
 	}
-	return out, nil
+	for _, p := range slices.Sorted(maps.Keys(bufs)) {
+		flush(p, bufs[p])
+	}
+	return out
+}
+
+// decodeHits reads a message of ALERT_HITS: an array of hits, or one hit
+// (as the previous release published them).
+func decodeHits(data []byte) ([]engine.Hit, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var hs []engine.Hit
+		err := json.Unmarshal(trimmed, &hs)
+		return hs, err
+	}
+	var h engine.Hit
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, err
+	}
+	return []engine.Hit{h}, nil
 }
 
 // publishAlert publishes one alert event, asynchronously.

@@ -149,9 +149,9 @@ func (pt *partition) consume(ctx context.Context) {
 }
 
 func (pt *partition) apply(raw jetstream.Msg) {
-	var h engine.Hit
-	if err := json.Unmarshal(raw.Data(), &h); err != nil {
-		pt.a.log.Warn("unreadable hit dropped", "partition", pt.p, "err", err)
+	hs, err := decodeHits(raw.Data())
+	if err != nil {
+		pt.a.log.Warn("unreadable hits dropped", "partition", pt.p, "err", err)
 		_ = raw.Term()
 		return
 	}
@@ -160,7 +160,9 @@ func (pt *partition) apply(raw jetstream.Msg) {
 		seq = md.Sequence.Stream
 	}
 	pt.mu.Lock()
-	pt.publish(pt.eng.Apply(h, seq))
+	for _, h := range hs {
+		pt.publish(pt.eng.Apply(h, seq))
+	}
 	pt.pending = append(pt.pending, raw)
 	pt.mu.Unlock()
 }
