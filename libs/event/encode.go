@@ -265,3 +265,7 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSONString writes s as a JSON string, escaped as the event encoder
+// escapes its strings; for stages that hand-write their own messages.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }

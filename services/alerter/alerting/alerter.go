@@ -24,7 +24,6 @@
 package alerting
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -272,8 +271,9 @@ func (a *Alerter) ready(context.Context) error {
 	return nil
 }
 
-// maxHitsMessage bounds one message of gathered hits, well below the
-// server's max_payload (1 MiB by default).
+// maxHitsMessage bounds one message of gathered hits: a message is closed
+// once it reaches this size, so it stays well below the server's
+// max_payload (1 MiB by default; a hit is at most a few KiB).
 const maxHitsMessage = 256 << 10
 
 // hitsBuffer gathers the hits of a batch for one partition.
@@ -324,14 +324,9 @@ func (a *Alerter) matchBatch(batch []*worker.Msg, res []error) []worker.Gathered
 				continue
 			}
 			h := engine.NewHit(r, ev)
-			data, err := json.Marshal(h)
-			if err != nil {
-				res[i] = worker.Permanent(err)
-				break
-			}
 			p := Partition(h.Key, a.cfg.Partitions)
 			b := bufs[p]
-			if b != nil && len(b.data)+len(data)+2 > maxHitsMessage {
+			if b != nil && len(b.data) >= maxHitsMessage {
 				flush(p, b)
 				b = nil
 			}
@@ -341,7 +336,7 @@ func (a *Alerter) matchBatch(batch []*worker.Msg, res []error) []worker.Gathered
 			} else {
 				b.data = append(b.data, ',')
 			}
-			b.data = append(b.data, data...)
+			b.data = h.AppendJSON(b.data)
 			if len(b.from) == 0 || b.from[len(b.from)-1] != i {
 				b.from = append(b.from, i)
 			}
@@ -360,22 +355,6 @@ func (a *Alerter) matchBatch(batch []*worker.Msg, res []error) []worker.Gathered
 		flush(p, bufs[p])
 	}
 	return out
-}
-
-// decodeHits reads a message of ALERT_HITS: an array of hits, or one hit
-// (as the previous release published them).
-func decodeHits(data []byte) ([]engine.Hit, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var hs []engine.Hit
-		err := json.Unmarshal(trimmed, &hs)
-		return hs, err
-	}
-	var h engine.Hit
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, err
-	}
-	return []engine.Hit{h}, nil
 }
 
 // publishAlert publishes one alert event, asynchronously.

@@ -149,7 +149,7 @@ func (pt *partition) consume(ctx context.Context) {
 }
 
 func (pt *partition) apply(raw jetstream.Msg) {
-	hs, err := decodeHits(raw.Data())
+	hs, err := engine.DecodeHits(raw.Data())
 	if err != nil {
 		pt.a.log.Warn("unreadable hits dropped", "partition", pt.p, "err", err)
 		_ = raw.Term()

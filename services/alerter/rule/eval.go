@@ -110,14 +110,14 @@ func (r *Rule) ValueOf(ev *event.Event) (float64, bool) {
 	}
 	switch x := v.(type) {
 	case float64:
-		return x, !math.IsNaN(x)
+		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
 	case int64:
 		return float64(x), true
 	case int:
 		return float64(x), true
 	case string:
 		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		return f, err == nil && !math.IsNaN(f)
+		return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 	}
 	return 0, false
 }
