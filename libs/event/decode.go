@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -153,13 +154,25 @@ func stringOf(name string, v *fastjson.Value) (string, error) {
 	return text(b), nil
 }
 
-// text makes a string of JSON string bytes, replacing invalid UTF-8 with
-// U+FFFD as encoding/json does (and as the encoder would on the way out).
+// text makes a string of JSON string bytes, replacing each invalid UTF-8
+// byte with U+FFFD as encoding/json does (and as the encoder would on the
+// way out).
 func text(b []byte) string {
 	if utf8.Valid(b) {
 		return string(b)
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
+	var sb strings.Builder
+	sb.Grow(len(b) + 8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			sb.WriteString("\uFFFD")
+		} else {
+			sb.Write(b[:size])
+		}
+		b = b[size:]
+	}
+	return sb.String()
 }
 
 func timeOf(name string, v *fastjson.Value) (time.Time, error) {
@@ -219,6 +232,9 @@ func (d *decoder) valueOf(v *fastjson.Value) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("malformed number: %w", err)
 		}
+		if math.IsInf(f, 0) {
+			return nil, fmt.Errorf("number %.40s is beyond the float64 range (±1.8e308)", d.num)
+		}
 		return f, nil
 	case fastjson.TypeObject:
 		o, _ := v.Object()
@@ -267,6 +283,7 @@ func DecodeFields(data []byte) (map[string]any, error) {
 	if i := badEscape(data); i >= 0 {
 		return nil, fmt.Errorf("invalid escape at offset %d in a JSON string", i)
 	}
+	data = replaceLoneSurrogates(data)
 	d := getDecoder()
 	defer putDecoder(d)
 	v, err := d.p.ParseBytes(data)
@@ -391,6 +408,66 @@ func controlByte(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// replaceLoneSurrogates returns b with every \uXXXX escape of a UTF-16
+// surrogate that is not half of a pair replaced by \ufffd (the same
+// length), as encoding/json reads it; the parser would keep the escape's
+// six characters as text. b is returned as it is when it has none, and is
+// never changed in place. Its escapes must be well formed (badEscape).
+func replaceLoneSurrogates(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u`)) {
+		return b
+	}
+	out := b
+	for i := 0; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // a two-byte escape, \\ included
+			continue
+		}
+		if i+5 >= len(b) {
+			break
+		}
+		r := hex4(b[i+2 : i+6])
+		switch {
+		case r >= 0xD800 && r < 0xDC00 && i+11 < len(b) && b[i+6] == '\\' && b[i+7] == 'u':
+			if lo := hex4(b[i+8 : i+12]); lo >= 0xDC00 && lo < 0xE000 {
+				i += 11 // a pair
+				continue
+			}
+		case r < 0xD800 || r >= 0xE000:
+			i += 5
+			continue
+		}
+		if &out[0] == &b[0] {
+			out = bytes.Clone(b)
+		}
+		copy(out[i:i+6], `\ufffd`)
+		i += 5
+	}
+	return out
+}
+
+// hex4 reads four hexadecimal digits (checked by badEscape).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
 }
 
 // badEscape returns the offset of the first backslash that does not start

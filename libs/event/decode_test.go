@@ -106,6 +106,22 @@ func TestDecodeFields(t *testing.T) {
 	if _, err := DecodeFields([]byte(`{"n":99999999999999999999}`)); err != nil {
 		t.Errorf("a number beyond int64 must be a float: %v", err)
 	}
+	// A lone surrogate escape is U+FFFD, as encoding/json reads it; pairs
+	// are characters.
+	for in, want := range map[string]string{`{"s":"\ud800"}`: "\uFFFD", `{"s":"a\udc00b"}`: "a\uFFFDb", `{"s":"\ud83d\ude00"}`: "😀",
+		`{"s":"\ud83dx\ude00"}`: "\uFFFDx\uFFFD", `{"s":"\\ud800"}`: `\ud800`, `{"s":"\ud800\u0041"}`: "\uFFFDA"} {
+		m, err := DecodeFields([]byte(in))
+		if err != nil || m["s"] != want {
+			t.Errorf("DecodeFields(%s) = %q, %v, want %q", in, m["s"], err, want)
+		}
+	}
+	// Beyond float64 there is no value to keep: an infinity cannot be
+	// encoded again, so the record would fail later, far from its cause.
+	for _, in := range []string{`{"n":1e400}`, `{"a":{"b":[-1e999]}}`} {
+		if _, err := DecodeFields([]byte(in)); err == nil || !strings.Contains(err.Error(), "beyond the float64 range") {
+			t.Errorf("DecodeFields(%s) = %v, want an error about the float64 range", in, err)
+		}
+	}
 }
 
 // FuzzUnmarshal: any input either fails cleanly or decodes to an event that

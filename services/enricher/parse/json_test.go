@@ -95,6 +95,17 @@ func FuzzJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := JSON(s, 16)
+		// The fast path and encoding/json agree on every input the depth
+		// check lets through.
+		if checkJSONDepth(s, 16) == nil && strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "{") {
+			ref, refErr := decodeJSONStd(s)
+			if (err == nil) != (refErr == nil) {
+				t.Fatalf("JSON: %v, encoding/json: %v, for %q", err, refErr, s)
+			}
+			if err == nil && !reflect.DeepEqual(m, ref) {
+				t.Fatalf("JSON and encoding/json differ for %q:\n%#v\n%#v", s, m, ref)
+			}
+		}
 		if err != nil {
 			if m != nil {
 				t.Fatalf("map with error %v", err)
