@@ -73,7 +73,8 @@ type Publisher struct {
 }
 
 // NewPublisher returns a publisher. js should be created with a high
-// WithPublishAsyncMaxPending (the byte bound applies first).
+// WithPublishAsyncMaxPending: a batch beyond it waits for its own PubAcks
+// to make room, one at a time.
 func NewPublisher(js jetstream.JetStream, cfg PublisherConfig, m *Metrics, log *slog.Logger) *Publisher {
 	if log == nil {
 		log = slog.Default()
@@ -129,6 +130,46 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 	start := p.now()
 	now := start.UTC()
 	futs := make([]future, 0, len(recs))
+	dup := make([]bool, len(recs)) // stored already: a retry within the duplicate window
+	settled := 0                   // futs[:settled] have their answer in res and dup
+	// settle waits for f's answer until done; it reports whether one came.
+	settle := func(f future, done <-chan struct{}) bool {
+		select {
+		case ack := <-f.fut.Ok():
+			dup[f.i] = ack.Duplicate
+		case err := <-f.fut.Err():
+			res[f.i] = classify(err)
+		case <-done:
+			res[f.i] = ErrUnavailable
+			return false
+		}
+		return true
+	}
+	// publish hands msg to JetStream. A batch larger than the context's
+	// pending limit (a Fluent Bit chunk of short lines holds tens of
+	// thousands of records) meets the client's stall: it then waits for
+	// this batch's oldest PubAck and tries again, for up to ack_timeout
+	// without progress, instead of refusing the rest of the batch.
+	publish := func(msg *nats.Msg) (jetstream.PubAckFuture, error) {
+		f, err := p.js.PublishMsgAsync(msg)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return f, err
+		}
+		give := time.Now().Add(p.cfg.AckTimeout)
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && time.Now().Before(give) && ctx.Err() == nil {
+			if settled < len(futs) {
+				wctx, cancel := context.WithDeadline(ctx, give)
+				answered := settle(futs[settled], wctx.Done())
+				cancel()
+				settled++
+				if answered {
+					give = time.Now().Add(p.cfg.AckTimeout)
+				}
+			}
+			f, err = p.js.PublishMsgAsync(msg)
+		}
+		return f, err
+	}
 	ids := requestIDs{recs: recs}
 	eventIDs := make([]string, len(recs)) // set on recs once all are made: a request key reads the shipper's
 	for i := range recs {
@@ -150,7 +191,7 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 		}
 		subject := p.cfg.SubjectPrefix + ev.Source // toEvent made the source subject-safe
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{ev.ID}, event.FormatHeader: []string{event.FormatEventV1}}}
-		f, err := p.js.PublishMsgAsync(msg)
+		f, err := publish(msg)
 		if err != nil {
 			res[i] = classify(err)
 			continue
@@ -166,16 +207,8 @@ func (p *Publisher) Publish(ctx context.Context, protocol string, recs []Record)
 	// unconfirmed is refused (a closed Done channel stays closed).
 	actx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
 	defer cancel()
-	dup := make([]bool, len(recs)) // stored already: a retry within the duplicate window
-	for _, f := range futs {
-		select {
-		case ack := <-f.fut.Ok():
-			dup[f.i] = ack.Duplicate
-		case err := <-f.fut.Err():
-			res[f.i] = classify(err)
-		case <-actx.Done():
-			res[f.i] = ErrUnavailable
-		}
+	for _, f := range futs[settled:] {
+		settle(f, actx.Done())
 	}
 	p.m.publishDuration.Observe(p.now().Sub(start).Seconds())
 	for i, err := range res {

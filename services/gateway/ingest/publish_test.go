@@ -2,10 +2,16 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jetlog/jetlog/libs/event"
+	"github.com/jetlog/jetlog/libs/testkit"
 	"github.com/jetlog/jetlog/libs/topology"
 	"github.com/jetlog/jetlog/services/gateway/ingest"
 	"github.com/jetlog/jetlog/services/gateway/ingest/ingesttest"
@@ -79,5 +85,43 @@ func TestDerivedRequestKeyReadsTheRecordsAsSent(t *testing.T) {
 	first, again, other := ids(request("1")), ids(request("1")), ids(request("2"))
 	if first != again || first == other {
 		t.Errorf("time-less record ids %s, %s when resent, %s in another request; want the first two equal, the third not", first, again, other)
+	}
+}
+
+// A batch larger than the JetStream context lets wait for PubAcks at once
+// (a Fluent Bit chunk of short lines holds tens of thousands of records)
+// is published as acknowledgements make room, not refused when JetStream
+// is slower than the client's stall wait (a loaded machine). Here the
+// context allows 16 pending publishes and every PubAck comes 300 ms late.
+func TestABatchLargerThanThePendingLimitWaitsForRoom(t *testing.T) {
+	n := testkit.StartNATS(t)
+	slow, _ := n.Connect()
+	sub, err := slow.Subscribe("slowraw.>", func(m *nats.Msg) {
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = m.Respond([]byte(`{"stream":"SLOW","seq":1}`))
+		}()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	nc, _ := n.Connect()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ingest.DefaultPublisherConfig()
+	cfg.SubjectPrefix = "slowraw."
+	cfg.AckTimeout = 5 * time.Second
+	p := ingest.NewPublisher(js, cfg, ingest.NewMetrics(prometheus.NewRegistry()), nil)
+	recs := make([]ingest.Record, 80)
+	for i := range recs {
+		recs[i] = ingest.Record{Source: "app", Raw: []byte(fmt.Sprintf("line %d", i)), Fields: map[string]any{"message": fmt.Sprintf("line %d", i)}}
+	}
+	for i, err := range p.Publish(context.Background(), "test", recs) {
+		if err != nil {
+			t.Fatalf("record %d of %d refused: %v", i, len(recs), err)
+		}
 	}
 }
