@@ -151,9 +151,11 @@ func (pt *partition) consume(ctx context.Context) {
 func (pt *partition) apply(raw jetstream.Msg) {
 	hs, err := engine.DecodeHits(raw.Data())
 	if err != nil {
-		pt.a.log.Warn("unreadable hits dropped", "partition", pt.p, "err", err)
-		_ = raw.Term()
-		return
+		pt.a.log.Warn("unreadable hits dropped", "partition", pt.p, "readable", len(hs), "err", err)
+		if len(hs) == 0 {
+			_ = raw.Term()
+			return
+		}
 	}
 	var seq uint64
 	if md, err := raw.Metadata(); err == nil {

@@ -78,7 +78,9 @@ func (h *Hit) AppendJSON(b []byte) []byte {
 
 var hitParsers fastjson.ParserPool
 
-// DecodeHits reads a JSON array of hits, or one hit.
+// DecodeHits reads a JSON array of hits, or one hit. A hit of an array
+// that cannot be read is left out, and the first such error is returned
+// with the others: one bad hit does not take its batch's down with it.
 func DecodeHits(data []byte) ([]Hit, error) {
 	p := hitParsers.Get()
 	defer hitParsers.Put(p)
@@ -89,13 +91,19 @@ func DecodeHits(data []byte) ([]Hit, error) {
 	switch v.Type() {
 	case fastjson.TypeArray:
 		items, _ := v.Array()
-		hs := make([]Hit, len(items))
+		hs := make([]Hit, 0, len(items))
+		var first error
 		for i, it := range items {
-			if err := decodeHit(it, &hs[i]); err != nil {
-				return nil, fmt.Errorf("hit %d: %w", i, err)
+			var h Hit
+			if err := decodeHit(it, &h); err != nil {
+				if first == nil {
+					first = fmt.Errorf("hit %d of %d: %w", i, len(items), err)
+				}
+				continue
 			}
+			hs = append(hs, h)
 		}
-		return hs, nil
+		return hs, first
 	case fastjson.TypeObject:
 		var h Hit
 		if err := decodeHit(v, &h); err != nil {

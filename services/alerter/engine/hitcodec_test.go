@@ -87,6 +87,13 @@ func TestDecodeHitsReadsArraysAndRefusesGarbage(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, hs) {
 		t.Fatalf("DecodeHits of an array = %v, %v", got, err)
 	}
+	// One unreadable hit of an array is left out; the others are kept.
+	mixed := append(append([]byte(`[`), hs[0].AppendJSON(nil)...), `,{"r":5},`...)
+	mixed = append(append(mixed, hs[1].AppendJSON(nil)...), ']')
+	got, err = engine.DecodeHits(mixed)
+	if err == nil || !strings.Contains(err.Error(), "hit 1 of 3") || !reflect.DeepEqual(got, hs[:2]) {
+		t.Errorf("DecodeHits of an array with a bad hit = %d hits, %v", len(got), err)
+	}
 	for _, bad := range []string{``, `nope`, `[{"r":`, `"a string"`, `[1]`, `{"t":"yesterday"}`, `{"r":5}`, `{"g":{"a":1}}`, `{"ev":{"id":false}}`} {
 		if _, err := engine.DecodeHits([]byte(bad)); err == nil {
 			t.Errorf("%q decoded without an error", bad)
