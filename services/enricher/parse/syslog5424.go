@@ -62,7 +62,11 @@ func parse5424(s string, i int, out *SyslogMessage) error {
 	switch {
 	case p.i == len(s):
 	case s[p.i] == ' ':
-		out.Message = s[p.i+1:]
+		// A message of a lone "-" is read as none, as the go-syslog
+		// reader of earlier releases left it (NILVALUE, as in the header).
+		if msg := s[p.i+1:]; msg != "-" {
+			out.Message = msg
+		}
 	default:
 		return p.fail("structured data", "a space and the message after the last element, or the end of the line")
 	}
