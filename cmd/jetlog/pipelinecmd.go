@@ -55,18 +55,36 @@ func pipelineCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%d pipeline(s) OK\n", len(set.Pipelines))
 		return 0
 	}
-	passed, failed := 0, 0
+	var outcomes []testOutcome
 	for _, r := range set.RunTests() {
-		if r.Passed() {
+		outcomes = append(outcomes, testOutcome{name: r.Pipeline, file: r.File, test: r.Test, failures: r.Failures})
+	}
+	return reportTests(stdout, *verbose, outcomes)
+}
+
+// testOutcome is one unit test of a pipeline or a rule, as `jetlog
+// pipeline test` and `jetlog rules test` report it.
+type testOutcome struct {
+	name, file, test string
+	failures         []string
+}
+
+// reportTests prints each failed test with its failures (and each passed
+// one when verbose), then the counts, and returns the exit code: 1 when a
+// test failed.
+func reportTests(stdout io.Writer, verbose bool, outcomes []testOutcome) int {
+	passed, failed := 0, 0
+	for _, o := range outcomes {
+		if len(o.failures) == 0 {
 			passed++
-			if *verbose {
-				fmt.Fprintf(stdout, "ok    %s: %s\n", r.Pipeline, r.Test)
+			if verbose {
+				fmt.Fprintf(stdout, "ok    %s: %s\n", o.name, o.test)
 			}
 			continue
 		}
 		failed++
-		fmt.Fprintf(stdout, "FAIL  %s (%s): %s\n", r.Pipeline, r.File, r.Test)
-		for _, f := range r.Failures {
+		fmt.Fprintf(stdout, "FAIL  %s (%s): %s\n", o.name, o.file, o.test)
+		for _, f := range o.failures {
 			fmt.Fprintf(stdout, "        %s\n", f)
 		}
 	}

@@ -69,28 +69,13 @@ func rulesCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	case *events != "":
 		return rulesOverEvents(set.Rules, *events, *until, stdout, stderr)
 	}
-	passed, failed := 0, 0
+	var outcomes []testOutcome
 	for _, r := range set.Rules {
 		for _, res := range engine.RunTests(r) {
-			if res.Passed() {
-				passed++
-				if *verbose {
-					fmt.Fprintf(stdout, "ok    %s: %s\n", res.Rule, res.Test)
-				}
-				continue
-			}
-			failed++
-			fmt.Fprintf(stdout, "FAIL  %s (%s): %s\n", res.Rule, res.File, res.Test)
-			for _, f := range res.Failures {
-				fmt.Fprintf(stdout, "        %s\n", f)
-			}
+			outcomes = append(outcomes, testOutcome{name: res.Rule, file: res.File, test: res.Test, failures: res.Failures})
 		}
 	}
-	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
-	if failed > 0 {
-		return 1
-	}
-	return 0
+	return reportTests(stdout, *verbose, outcomes)
 }
 
 // parseInterspersed parses flags that may come after the positional
