@@ -40,7 +40,8 @@ func JSON(s string, maxDepth int) (map[string]any, error) {
 	if s[start] != '{' {
 		return nil, fmt.Errorf("json: %w: want an object at byte %d, found %s", ErrSyntax, start, describeByte(s[start]))
 	}
-	if err := checkJSONDepth(s, maxDepth); err != nil {
+	b := []byte(s) // one copy, for the depth scan and the fast decoder
+	if err := checkJSONDepth(b, maxDepth); err != nil {
 		return nil, err
 	}
 	// The event decoder's fastjson path reads a valid object at a fraction
@@ -49,7 +50,7 @@ func JSON(s string, maxDepth int) (map[string]any, error) {
 	// CR or LF, which JSON allows between tokens but not inside strings
 	// (the fast path's cheap check cannot tell the two apart).
 	if strings.IndexAny(strings.TrimSpace(s), "\t\r\n") < 0 {
-		if m, err := event.DecodeFields([]byte(s)); err == nil {
+		if m, err := event.DecodeFields(b); err == nil {
 			return m, nil
 		}
 	}
@@ -74,11 +75,11 @@ func decodeJSONStd(s string) (map[string]any, error) {
 	return m, nil
 }
 
-// checkJSONDepth rejects s when objects and arrays nest deeper than max
+// checkJSONDepth rejects b when objects and arrays nest deeper than max
 // (jsonscan's linear scan: no recursion, whatever the input).
-func checkJSONDepth(s string, max int) error {
+func checkJSONDepth(b []byte, max int) error {
 	var de *jsonscan.DepthError
-	if err := jsonscan.Depth([]byte(s), max); errors.As(err, &de) {
+	if err := jsonscan.Depth(b, max); errors.As(err, &de) {
 		return fmt.Errorf("json: %w: more than %d levels of objects and arrays at byte %d (raise the stage's max_depth, or flatten the producer's output)",
 			ErrTooDeep, de.Max, de.Offset)
 	}

@@ -97,7 +97,7 @@ func FuzzJSON(f *testing.F) {
 		m, err := JSON(s, 16)
 		// The fast path and encoding/json agree on every input the depth
 		// check lets through.
-		if checkJSONDepth(s, 16) == nil && strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "{") {
+		if checkJSONDepth([]byte(s), 16) == nil && strings.HasPrefix(strings.TrimLeft(s, " \t\r\n"), "{") {
 			ref, refErr := decodeJSONStd(s)
 			if (err == nil) != (refErr == nil) {
 				t.Fatalf("JSON: %v, encoding/json: %v, for %q", err, refErr, s)
