@@ -125,18 +125,18 @@ func decodeHit(v *fastjson.Value, h *Hit) error {
 		}
 		switch string(k) {
 		case "r":
-			h.Rule, err = str(k, v)
+			h.Rule, err = str(v)
 		case "ver":
-			h.Version, err = str(k, v)
+			h.Version, err = str(v)
 		case "k":
-			h.Key, err = str(k, v)
+			h.Key, err = str(v)
 		case "id":
-			h.ID, err = str(k, v)
+			h.ID, err = str(v)
 		case "term":
-			h.Term, err = str(k, v)
+			h.Term, err = str(v)
 		case "t":
 			var s string
-			if s, err = str(k, v); err == nil {
+			if s, err = str(v); err == nil {
 				h.Time, err = time.Parse(time.RFC3339Nano, s)
 			}
 		case "v":
@@ -157,7 +157,7 @@ func decodeHit(v *fastjson.Value, h *Hit) error {
 	return err
 }
 
-func str(_ []byte, v *fastjson.Value) (string, error) {
+func str(v *fastjson.Value) (string, error) {
 	b, err := v.StringBytes()
 	return string(b), err
 }
@@ -174,7 +174,7 @@ func decodeGroup(v *fastjson.Value, h *Hit) error {
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if err == nil {
 			var s string
-			s, err = str(k, v)
+			s, err = str(v)
 			h.Group[string(k)] = s
 		}
 	})
@@ -209,7 +209,7 @@ func decodeSummary(v *fastjson.Value, s *rule.EventSummary) error {
 		default:
 			return
 		}
-		*dst, err = str(k, v)
+		*dst, err = str(v)
 	})
 	return err
 }
