@@ -91,6 +91,10 @@ type Alert struct {
 	EventIDs []string `json:"eventIds,omitempty"`
 	// AcknowledgedBy names who acknowledged a firing alert.
 	AcknowledgedBy string `json:"acknowledgedBy,omitempty"`
+	// Raw is the event's JSON as read from ALERTS, when the alert was
+	// decoded from there (a reader that stores it again keeps these bytes
+	// rather than encoding it anew); never encoded itself.
+	Raw []byte `json:"-"`
 }
 
 // Fingerprint returns the stable identity of rule's alert for a group key:

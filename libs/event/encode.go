@@ -266,6 +266,14 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// AppendJSONTime writes t as encoding/json does (RFC 3339 with
+// nanoseconds, quoted).
+func AppendJSONTime(b []byte, t time.Time) []byte { return appendTime(b, t) }
+
+// AppendJSONFloat writes f as encoding/json does; NaN and ±Inf, which JSON
+// cannot hold, are an error.
+func AppendJSONFloat(b []byte, f float64) ([]byte, error) { return appendFloat(b, f) }
+
 // AppendJSONString writes s as a JSON string, escaped as the event encoder
 // escapes its strings; for stages that hand-write their own messages.
 func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }

@@ -20,10 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetlog/jetlog/libs/event"
 )
 
 // Entry is the state of one group's notifications to one integration.
@@ -74,6 +77,46 @@ func NotificationID(key string, seq uint64, firing, resolved []string) string {
 		h.Write([]byte{1})
 	}
 	return "ntf_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// AppendJSON appends e as JSON, as encoding/json would write it (the
+// notification log is written twice per notification: written by hand, it
+// costs a fraction of the reflecting encoder).
+func (e *Entry) AppendJSON(b []byte) []byte {
+	b = append(b, `{"groupKey":`...)
+	b = event.AppendJSONString(b, e.GroupKey)
+	b = append(b, `,"receiver":`...)
+	b = event.AppendJSONString(b, e.Receiver)
+	b = append(b, `,"integration":`...)
+	b = event.AppendJSONString(b, e.Integration)
+	b = appendList(append(b, `,"firing":`...), e.Firing)
+	b = appendList(append(b, `,"resolved":`...), e.Resolved)
+	b = event.AppendJSONTime(append(b, `,"sentAt":`...), e.SentAt)
+	b = strconv.AppendUint(append(b, `,"seq":`...), e.Seq, 10)
+	if p := e.Pending; p != nil {
+		b = append(b, `,"pending":{"id":`...)
+		b = event.AppendJSONString(b, p.ID)
+		b = strconv.AppendUint(append(b, `,"seq":`...), p.Seq, 10)
+		b = appendList(append(b, `,"firing":`...), p.Firing)
+		b = appendList(append(b, `,"resolved":`...), p.Resolved)
+		b = event.AppendJSONTime(append(b, `,"at":`...), p.At)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendList(b []byte, l []string) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = event.AppendJSONString(b, s)
+	}
+	return append(b, ']')
 }
 
 // Key returns the KV key of a group's entry for one integration.
@@ -155,10 +198,8 @@ func (l *Log) Get(key string) *Entry {
 // Put writes e for key if nobody wrote the key since this log last read
 // or wrote it; ErrConflict otherwise (the cache is then refreshed).
 func (l *Log) Put(ctx context.Context, key string, e *Entry) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
+	data := e.AppendJSON(nil)
+	var err error
 	l.mu.Lock()
 	var rev uint64
 	if c := l.entries[key]; c != nil {

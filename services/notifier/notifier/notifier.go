@@ -283,6 +283,7 @@ func (n *Notifier) handle(ctx context.Context, batch []*worker.Msg) []error {
 			continue
 		}
 		n.received.WithLabelValues(string(a.State)).Inc()
+		a.Raw = m.Data
 		alerts = append(alerts, &a)
 		idx = append(idx, i)
 	}
@@ -331,11 +332,14 @@ func (f muterFunc) Mutes(a *alert.Alert, now time.Time) bool { return f(a, now) 
 type kvStore struct{ kv jetstream.KeyValue }
 
 func (s *kvStore) Put(ctx context.Context, a *alert.Alert) error {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return err
+	b := a.Raw
+	if b == nil {
+		var err error
+		if b, err = json.Marshal(a); err != nil {
+			return err
+		}
 	}
-	_, err = s.kv.Put(ctx, a.Fingerprint, b)
+	_, err := s.kv.Put(ctx, a.Fingerprint, b)
 	return err
 }
 

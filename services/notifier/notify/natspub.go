@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -28,7 +27,7 @@ func (o *natsOut) Kind() string   { return "nats" }
 func (o *natsOut) Target() string { return o.subject }
 
 func (o *natsOut) Send(ctx context.Context, n *Notification) error {
-	body, err := json.Marshal(webhookPayload{Version: "4", Data: newData(n, o.externalURL)})
+	body, err := newData(n, o.externalURL).appendWebhookJSON(nil)
 	if err != nil {
 		return Permanent(err)
 	}

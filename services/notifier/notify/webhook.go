@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jetlog/jetlog/libs/event"
 )
 
 // Standard Webhooks headers (https://www.standardwebhooks.com/).
@@ -52,12 +55,90 @@ func (s *Signer) Sign(id string, ts time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// webhookPayload is Alertmanager's webhook body (version 4), so receivers
-// written for Alertmanager's webhooks read it unchanged, with jetlog's
-// notificationId beside.
-type webhookPayload struct {
-	Version string `json:"version"`
-	*Data
+// appendWebhookJSON appends Alertmanager's webhook body (version 4), so
+// receivers written for Alertmanager's webhooks read it unchanged, with
+// jetlog's notificationId beside: d's JSON with "version":"4" first, as
+// encoding/json would write it (map keys sorted), by hand because every
+// notification pays for it.
+func (d *Data) appendWebhookJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"version":"4","notificationId":`...)
+	b = event.AppendJSONString(b, d.NotificationID)
+	b = appendField(b, "receiver", d.Receiver)
+	b = appendField(b, "status", d.Status)
+	b = append(b, `,"alerts":`...)
+	if d.Alerts == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range d.Alerts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = d.Alerts[i].appendJSON(b); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, ']')
+	}
+	b = appendField(b, "groupKey", d.GroupKey)
+	b = appendKV(append(b, `,"groupLabels":`...), d.GroupLabels)
+	b = appendKV(append(b, `,"commonLabels":`...), d.CommonLabels)
+	b = appendKV(append(b, `,"commonAnnotations":`...), d.CommonAnnotations)
+	b = appendField(b, "externalURL", d.ExternalURL)
+	b = strconv.AppendInt(append(b, `,"truncatedAlerts":`...), int64(d.TruncatedAlerts), 10)
+	return append(b, '}'), nil
+}
+
+func (a *Alert) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"status":`...)
+	b = event.AppendJSONString(b, a.Status)
+	b = appendKV(append(b, `,"labels":`...), a.Labels)
+	b = appendKV(append(b, `,"annotations":`...), a.Annotations)
+	b = event.AppendJSONTime(append(b, `,"startsAt":`...), a.StartsAt)
+	b = event.AppendJSONTime(append(b, `,"endsAt":`...), a.EndsAt)
+	b = appendField(b, "generatorURL", a.GeneratorURL)
+	b = appendField(b, "fingerprint", a.Fingerprint)
+	b = appendField(b, "rule", a.Rule)
+	var err error
+	if b, err = event.AppendJSONFloat(append(b, `,"value":`...), a.Value); err != nil {
+		return nil, fmt.Errorf("alert %s: value: %w", a.Fingerprint, err)
+	}
+	if a.Threshold != 0 {
+		if b, err = event.AppendJSONFloat(append(b, `,"threshold":`...), a.Threshold); err != nil {
+			return nil, fmt.Errorf("alert %s: threshold: %w", a.Fingerprint, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendField appends ,"name":"v".
+func appendField(b []byte, name, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return event.AppendJSONString(b, v)
+}
+
+// appendKV appends m with its keys sorted, as encoding/json writes a map.
+func appendKV(b []byte, m KV) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(event.AppendJSONString(b, k), ':')
+		b = event.AppendJSONString(b, m[k])
+	}
+	return append(b, '}')
 }
 
 type webhook struct {
@@ -88,7 +169,7 @@ func (w *webhook) Send(ctx context.Context, n *Notification) error {
 		}
 	} else {
 		var err error
-		if body, err = json.Marshal(webhookPayload{Version: "4", Data: data}); err != nil {
+		if body, err = data.appendWebhookJSON(make([]byte, 0, 1024)); err != nil {
 			return Permanent(err)
 		}
 	}
