@@ -217,37 +217,36 @@ type Gathered struct {
 
 // Gather returns a BatchHandler for a stage that publishes fewer, larger
 // messages than it reads (the alerter gathers a batch's hits by
-// partition). f turns the whole batch into messages, each naming the inputs
-// it carries, and sets res[i] for an input it refuses (ErrDrop, or a
-// Permanent error). An input is acknowledged once every message carrying
-// it is stored; failed publishes are retried as Forward's are, never
+// partition). f reads the whole batch and emits messages, each naming the
+// inputs it carries; an emitted message is published at once, while f goes
+// on. f sets res[i] for an input it refuses (ErrDrop, or a Permanent
+// error). An input is acknowledged once every message carrying it is
+// stored; failed publishes are retried as Forward's are, never
 // dead-lettered.
-func Gather(js jetstream.JetStream, f func(batch []*Msg, res []error) []Gathered, m *Metrics, name string) BatchHandler {
+func Gather(js jetstream.JetStream, f func(batch []*Msg, res []error, emit func(Gathered)), m *Metrics, name string) BatchHandler {
 	return &gatherHandler{publisher: newPublisher(js, m, name), f: f}
 }
 
 type gatherHandler struct {
 	*publisher
-	f func(batch []*Msg, res []error) []Gathered
+	f func(batch []*Msg, res []error, emit func(Gathered))
 }
 
 func (h *gatherHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 	res := make([]error, len(batch))
-	gs := h.f(batch, res)
-	outs := make([]output, 0, len(gs))
-	for _, g := range gs {
-		if len(g.From) == 0 {
-			continue
+	out := h.sending()
+	h.f(batch, res, func(g Gathered) {
+		if len(g.From) > 0 {
+			out.send(output{msg: g.From[0], more: g.From[1:], nm: g.Msg}, res)
 		}
-		outs = append(outs, output{msg: g.From[0], more: g.From[1:], nm: g.Msg})
-	}
-	h.publish(ctx, outs, res)
+	})
+	out.wait(ctx, res)
 	return res
 }
 
 func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 	res := make([]error, len(batch))
-	var outs []output
+	out := e.sending()
 	for i, m := range batch {
 		evs, err := e.out.Decode(m)
 		if err != nil {
@@ -283,10 +282,12 @@ func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 		case len(mine) == 0 && len(evs) > 0:
 			res[i] = ErrDrop
 		default:
-			outs = append(outs, mine...)
+			for _, o := range mine {
+				out.send(o, res)
+			}
 		}
 	}
-	e.publish(ctx, outs, res)
+	out.wait(ctx, res)
 	return res
 }
 
@@ -294,37 +295,62 @@ func (e *eventsHandler) HandleBatch(ctx context.Context, batch []*Msg) []error {
 // all are stored, the context ends or the worker stops. A message is done
 // only when all its outputs are.
 func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
+	s := e.sending()
+	for _, o := range outs {
+		s.send(o, res)
+	}
+	s.wait(ctx, res)
+}
+
+// sending is one batch's publishing: outputs are sent as the handler makes
+// them (the first one leaves while the rest of the batch is still being
+// handled, which is what an alert on the batch's first event waits for),
+// and their acknowledgements are awaited together at the end.
+type sending struct {
+	e       *publisher
+	futs    []pendingAck
+	failed  []output
+	lastErr error
+}
+
+type pendingAck struct {
+	o   output
+	fut jetstream.PubAckFuture
+}
+
+func (e *publisher) sending() *sending { return &sending{e: e} }
+
+// send publishes o (unless its inputs already failed for good).
+func (s *sending) send(o output, res []error) {
+	if o.moot(res) {
+		return // another output of its inputs failed for good
+	}
+	f, err := s.e.js.PublishMsgAsync(o.nm)
+	if err != nil {
+		s.fail(o, err, res)
+		return
+	}
+	s.futs = append(s.futs, pendingAck{o: o, fut: f})
+}
+
+func (s *sending) fail(o output, err error, res []error) {
+	if errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
+		o.settle(res, Permanent(fmt.Errorf("publish %s: %w (raise streams.max_msg_bytes, or limit the event's size upstream)", o.nm.Subject, err)))
+		return
+	}
+	s.failed = append(s.failed, o)
+	s.lastErr = fmt.Errorf("publish %s: %w", o.nm.Subject, err)
+	s.e.m.publishFailures.WithLabelValues(s.e.name).Inc()
+}
+
+// wait awaits every acknowledgement, sending what failed again with
+// backoff until all are stored, the context ends or the worker stops.
+func (s *sending) wait(ctx context.Context, res []error) {
+	e := s.e
 	wait := 100 * time.Millisecond
-	for attempt := 1; len(outs) > 0; attempt++ {
-		type pending struct {
-			o   output
-			fut jetstream.PubAckFuture
-		}
-		var futs []pending
-		var failed []output
-		var lastErr error
-		fail := func(o output, err error) {
-			if errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
-				o.settle(res, Permanent(fmt.Errorf("publish %s: %w (raise streams.max_msg_bytes, or limit the event's size upstream)", o.nm.Subject, err)))
-				return
-			}
-			failed = append(failed, o)
-			lastErr = fmt.Errorf("publish %s: %w", o.nm.Subject, err)
-			e.m.publishFailures.WithLabelValues(e.name).Inc()
-		}
-		for _, o := range outs {
-			if o.moot(res) {
-				continue // another output of its inputs failed for good
-			}
-			f, err := e.js.PublishMsgAsync(o.nm)
-			if err != nil {
-				fail(o, err)
-				continue
-			}
-			futs = append(futs, pending{o: o, fut: f})
-		}
+	for attempt := 1; ; attempt++ {
 		published, dups := 0, 0
-		for _, p := range futs {
+		for _, p := range s.futs {
 			select {
 			case ack := <-p.fut.Ok():
 				published++
@@ -332,19 +358,20 @@ func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
 					dups++
 				}
 			case err := <-p.fut.Err():
-				fail(p.o, err)
+				s.fail(p.o, err, res)
 			case <-ctx.Done():
-				fail(p.o, ctx.Err())
+				s.fail(p.o, ctx.Err(), res)
 			}
 		}
+		s.futs = s.futs[:0]
 		e.m.eventsOut.WithLabelValues(e.name).Add(float64(published - dups))
 		e.m.duplicates.WithLabelValues(e.name).Add(float64(dups))
-		if len(failed) == 0 {
+		if len(s.failed) == 0 {
 			return
 		}
 		if attempt == 1 || attempt%20 == 0 {
 			e.log.Warn("publishing outputs failed; retrying (the input is kept, never dead-lettered for this)",
-				"failed", len(failed), "attempt", attempt, "retry_in", wait, "err", lastErr)
+				"failed", len(s.failed), "attempt", attempt, "retry_in", wait, "err", s.lastErr)
 		}
 		var stopping <-chan struct{}
 		if p := e.stopping.Load(); p != nil {
@@ -359,13 +386,17 @@ func (e *publisher) publish(ctx context.Context, outs []output, res []error) {
 		case <-time.After(wait):
 		}
 		if end != nil {
-			for _, o := range failed {
-				o.settle(res, fmt.Errorf("%w (last: %v)", end, lastErr))
+			for _, o := range s.failed {
+				o.settle(res, fmt.Errorf("%w (last: %v)", end, s.lastErr))
 			}
 			return
 		}
 		wait = min(wait*2, 5*time.Second)
-		outs = failed
+		again := s.failed
+		s.failed = nil
+		for _, o := range again {
+			s.send(o, res)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -575,7 +576,7 @@ func TestGatherAcksInputsOnceTheirMessageIsStored(t *testing.T) {
 	c := f.consumer(func(c *worker.ConsumerConfig) { c.Retry.MaxDeliver = 2; c.Batch = 30 })
 	var mu sync.Mutex
 	published := 0
-	gather := func(batch []*worker.Msg, res []error) []worker.Gathered {
+	gather := func(batch []*worker.Msg, res []error, emit func(worker.Gathered)) {
 		var from []int
 		var body []string
 		for i, m := range batch {
@@ -589,7 +590,7 @@ func TestGatherAcksInputsOnceTheirMessageIsStored(t *testing.T) {
 		mu.Lock()
 		published++
 		mu.Unlock()
-		return []worker.Gathered{{Msg: &nats.Msg{Subject: "out.gathered", Data: []byte(strings.Join(body, ","))}, From: from}}
+		emit(worker.Gathered{Msg: &nats.Msg{Subject: "out.gathered", Data: []byte(strings.Join(body, ","))}, From: from})
 	}
 	f.start(t, "gather", c, worker.Gather(f.nats.JS, gather, f.m, "gather"))
 	f.publish(t, 30)
@@ -635,5 +636,47 @@ func TestGatherAcksInputsOnceTheirMessageIsStored(t *testing.T) {
 	}
 	if pending, ackPending := f.consumerState(t, "gather"); pending != 0 || ackPending != 0 {
 		t.Errorf("consumer pending %d, ack pending %d after the downstream recovered", pending, ackPending)
+	}
+}
+
+// An output leaves as soon as its input is handled, not when the whole
+// batch is: the handler of the batch's last event waits (up to 15 s) for the
+// first event's output to be in the output stream. A worker that published
+// at the end of the batch would only store it after that wait.
+func TestEventsPublishesEachOutputBeforeTheBatchEnds(t *testing.T) {
+	f := newFixture(t)
+	f.outputStream(t, 1<<20)
+	f.publishEvents(t, 5)
+	c := f.consumer(func(c *worker.ConsumerConfig) { c.Batch = 5; c.Linger = 5 * time.Second })
+	var handled, early atomic.Int32
+	h := func(ctx context.Context, ev *event.Event) ([]*event.Event, error) {
+		handled.Add(1)
+		if ev.ID != "e4" {
+			return []*event.Event{ev}, nil
+		}
+		for range 1500 {
+			if f.nats.StreamMsgs("OUT") > 0 {
+				early.Store(1)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return []*event.Event{ev}, nil
+	}
+	bh := worker.Events(f.nats.JS, worker.HandlerFunc(h), worker.Output{Subject: worker.SubjectByPrefix("out.")}, f.m, "early")
+	f.start(t, "early", c, bh)
+	f.waitOutcome(t, "early", "acked", 5)
+	if n := handled.Load(); n != 5 {
+		t.Fatalf("%d events handled, want the batch of 5 once", n)
+	}
+	if early.Load() == 0 {
+		t.Fatal("the first event's output was stored only after the whole batch was handled")
+	}
+	if n := f.nats.StreamMsgs("OUT"); n != 5 {
+		t.Fatalf("%d outputs stored, want 5", n)
 	}
 }
