@@ -39,7 +39,8 @@ func main() {
 	records := flag.Int("gateway-records", 300000, "gateway: records sent")
 	enricherEvents := flag.Int("enricher-events", 150000, "enricher: events enriched")
 	seconds := flag.Int("seconds", 20, "alerter: how long the latency run lasts")
-	costEvents := flag.Int("cost-events", 100000, "alerter: events per rule count in the CPU run")
+	costEvents := flag.Int("cost-events", 100000, "alerter: events per rule count in the CPU run (0: no CPU run)")
+	standalone := flag.Bool("alerter-standalone", true, "alerter: measure the latency through standalone processes too, beside `jetlog run`")
 	profile := flag.Bool("profile", true, "e2e: profile `jetlog run` (CPU and allocations) in an extra run of the JSON mix")
 	repo := flag.String("repo", "..", "the repository root")
 	out := flag.String("out", "results", "where to write the results")
@@ -84,7 +85,7 @@ func main() {
 	}
 	for _, s := range todo {
 		log.Info("scenario", "name", s, "opensearch", o.OpenSearchURL)
-		if err := run(ctx, env, s, outDir, alerterOptions{seconds: *seconds, costEvents: *costEvents}); err != nil {
+		if err := run(ctx, env, s, outDir, alerterOptions{seconds: *seconds, costEvents: *costEvents, standalone: *standalone}); err != nil {
 			fail(fmt.Errorf("%s: %w", s, err))
 		}
 	}
@@ -102,7 +103,10 @@ func main() {
 type report interface{ Markdown() string }
 
 // alerterOptions are the flags of the alerter scenario.
-type alerterOptions struct{ seconds, costEvents int }
+type alerterOptions struct {
+	seconds, costEvents int
+	standalone          bool
+}
 
 func run(ctx context.Context, env *bench.Env, scenario, outDir string, ao alerterOptions) error {
 	var r report
@@ -127,7 +131,7 @@ func run(ctx context.Context, env *bench.Env, scenario, outDir string, ao alerte
 	case "micro":
 		r, err = asReport(bench.Micro(ctx, env))
 	case "alerter":
-		r, err = asReport(bench.Alerter(ctx, bench.AlerterOptions{Seconds: ao.seconds, CostEvents: ao.costEvents, OpenSearchURL: env.OpenSearchURL,
+		r, err = asReport(bench.Alerter(ctx, bench.AlerterOptions{Seconds: ao.seconds, CostEvents: ao.costEvents, Standalone: ao.standalone, OpenSearchURL: env.OpenSearchURL,
 			Repo: env.Repo, WorkDir: env.WorkDir, Results: outDir, Log: env.Log}))
 	default:
 		return fmt.Errorf("unknown scenario (want all, %s)", strings.Join(scenarios, ", "))
