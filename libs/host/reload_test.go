@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/jetlog/jetlog/libs/component"
 	"github.com/jetlog/jetlog/libs/config"
 	"github.com/jetlog/jetlog/libs/host"
@@ -362,4 +361,3 @@ func TestSIGHUPDuringStartIsRefused(t *testing.T) {
 		t.Errorf("exit code %d, want 0\n%s", code, stderr)
 	}
 }
-
