@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/jetlog/jetlog/libs/alert"
 	"github.com/jetlog/jetlog/libs/component"
@@ -223,4 +225,32 @@ func TestReloadThatChangesNothingSendsNothingTwice(t *testing.T) {
 	if n, m := len(a.all()), len(b.all()); n != 1 || m != 0 {
 		t.Errorf("after reloads that changed nothing for the group: a got %d notifications, b %d; want 1 and 0", n, m)
 	}
+}
+
+// TestReloadRefusesARepeatTheRunningLogWouldForget: log_retention applies
+// only at start, so a reload that raises it with a repeat_interval above
+// the running one is refused, and the old routing goes on.
+func TestReloadRefusesARepeatTheRunningLogWouldForget(t *testing.T) {
+	nats := testkit.StartNATS(t)
+	rcv := newReceiver(t)
+	e := start(t, nats, webhookConfig(t, rcv.URL, ""))
+	cfg := notifier.Defaults()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Retry.Initial, cfg.Retry.Max, cfg.Retry.MaxElapsed = 10*time.Millisecond, 50*time.Millisecond, 2*time.Second
+	if err := yaml.Unmarshal([]byte(webhookConfig(t, rcv.URL, "")), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	long := 200 * time.Hour
+	cfg.Route.RepeatInterval, cfg.LogRetention = &long, 300*time.Hour
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := e.n.Reload(context.Background(), &cfg)
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "log_retention: the running 120h0m0s is not above route {}'s repeat_interval 200h0m0s") {
+		t.Fatalf("Reload = %v, want a refusal naming log_retention", err)
+	}
+	e.publish(mkAlert("HighErrors", "critical", alert.StateFiring, map[string]string{"service": "checkout"}))
+	e.held(1, 1)
+	e.advance(30*time.Second, 1)
+	rcv.wait(t, 1)
 }
