@@ -119,14 +119,16 @@ type Host struct {
 	osCl   *opensearchapi.Client
 	osErr  error
 
-	// reloadMu makes reloads one at a time; Stop takes it too, so it
-	// waits for a reload in progress (which it cancels first).
+	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
 	// phaseMu guards phase and cancelReload, apart from mu, which Start
-	// holds until every component runs.
+	// holds until every component runs. A reload begins only while the
+	// phase is running, and Stop waits for the one in progress
+	// (reloading), which it cancels first.
 	phaseMu      sync.Mutex
 	phase        phase
 	cancelReload context.CancelFunc
+	reloading    sync.WaitGroup
 	reloads      *reloadMetrics
 }
 
@@ -378,8 +380,7 @@ func (h *Host) Stop(ctx context.Context) error {
 		h.cancelReload()
 	}
 	h.phaseMu.Unlock()
-	h.reloadMu.Lock() // waits for the reload in progress
-	defer h.reloadMu.Unlock()
+	h.reloading.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.stopLocked(ctx)

@@ -72,12 +72,14 @@ func (h *Host) Reload(ctx context.Context) (ReloadReport, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	h.cancelReload = cancel
+	h.reloading.Add(1)
 	h.phaseMu.Unlock()
 	defer func() {
 		h.phaseMu.Lock()
 		h.cancelReload = nil
 		h.phaseMu.Unlock()
 		cancel()
+		h.reloading.Done()
 	}()
 	rep, err := h.reload(ctx)
 	h.reloads.outcome(err == nil)

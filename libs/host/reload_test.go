@@ -361,3 +361,51 @@ func TestSIGHUPDuringStartIsRefused(t *testing.T) {
 		t.Errorf("exit code %d, want 0\n%s", code, stderr)
 	}
 }
+
+// stuckReload is a component whose Reload waits for its context.
+type stuckReload struct {
+	*probe
+	entered chan struct{}
+}
+
+func (s *stuckReload) Reload(ctx context.Context, _ *probeConfig) error {
+	close(s.entered)
+	<-ctx.Done()
+	s.j.add("reload canceled")
+	return ctx.Err()
+}
+
+// TestStopCancelsAndWaitsForAReload: Stop during a reload cancels it and
+// stops the components only once it has returned.
+func TestStopCancelsAndWaitsForAReload(t *testing.T) {
+	j := &journal{}
+	s := &stuckReload{entered: make(chan struct{})}
+	opts := host.Options{Name: "test", Factories: []component.Factory{component.Spec[probeConfig]{
+		Name: "alpha", Kind: component.KindServer,
+		Defaults: func() probeConfig { return probeConfig{Greeting: "hello", Limit: 1} },
+		New: func(context.Context, *component.Env, *probeConfig) (component.Component, error) {
+			s.probe = &probe{name: "alpha", j: j}
+			return s, nil
+		},
+	}}}
+	n := testkit.StartNATS(t)
+	file := writeFile(t, "alpha: {greeting: one}\n")
+	cfg := host.NewConfig(opts)
+	if err := cfg.Load(config.Source{File: file, Set: []string{"nats.url=" + n.URL, "admin.enabled=false"}}); err != nil {
+		t.Fatal(err)
+	}
+	h := hosttest.Start(t, cfg)
+	rewrite(t, file, "alpha: {greeting: two}\n")
+	reloaded := make(chan error)
+	go func() { _, err := h.Reload(context.Background()); reloaded <- err }()
+	<-s.entered
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; !errors.Is(err, context.Canceled) {
+		t.Errorf("the reload Stop cut short returned %v, want context.Canceled", err)
+	}
+	if got, want := j.all(), []string{"start alpha", "reload canceled", "stop alpha"}; !slices.Equal(got, want) {
+		t.Errorf("lifecycle %q, want %q", got, want)
+	}
+}
