@@ -21,10 +21,20 @@
 // flushes, and returns; it is idempotent and safe to call without Start. A
 // component never handles signals, never parses flags and never builds its
 // own admin server: the host does.
+//
+// # Reload
+//
+// On SIGHUP or POST /-/reload the host loads the configuration again and,
+// for each running component whose section changed, calls the component's
+// Reload (a Reloader[C] built by a Spec[C]). A component that cannot reload
+// keeps running on its old section and the host logs that a restart is
+// needed. Reload applies the new section completely or not at all: on
+// error, the component runs on as before.
 package component
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -171,6 +181,47 @@ func (s Spec[C]) Build(ctx context.Context, env *Env, cfg any) (Component, error
 		return nil, fmt.Errorf("component %s: configuration is %T, want %s", s.Name, cfg, reflect.TypeFor[*C]())
 	}
 	return s.New(ctx, env, c)
+}
+
+// Reloader is implemented by a component that can apply a changed
+// configuration section while it runs. Reload is called with the new
+// section, already validated, only when it differs from the running one,
+// never concurrently with another Reload, and only between Start and Stop.
+// It applies the section completely or returns an error and keeps the old
+// one. Keys it cannot change while running it leaves as they are, and
+// logs a warning naming them (a restart applies them).
+type Reloader[C any] interface {
+	Reload(ctx context.Context, cfg *C) error
+}
+
+// ErrRestartNeeded says a component cannot apply a changed section while it
+// runs: the new section takes effect at the next start.
+var ErrRestartNeeded = errors.New("the component cannot reload its configuration: restart it to apply the change")
+
+// ReloadFactory is a Factory that can hand a changed section to a component
+// it built. Spec is one; a Factory that is not, or a component that is not
+// a Reloader, makes the host log that a restart is needed.
+type ReloadFactory interface {
+	Factory
+	// Reload applies cfg (a pointer returned by NewConfig, validated) to c,
+	// or returns an error wrapping ErrRestartNeeded when c cannot reload.
+	Reload(ctx context.Context, c Component, cfg any) error
+}
+
+var _ ReloadFactory = Spec[struct{}]{}
+
+// Reload calls c's Reload when c is a Reloader[C], and returns an error
+// wrapping ErrRestartNeeded otherwise.
+func (s Spec[C]) Reload(ctx context.Context, c Component, cfg any) error {
+	typed, ok := cfg.(*C)
+	if !ok {
+		return fmt.Errorf("component %s: configuration is %T, want %s", s.Name, cfg, reflect.TypeFor[*C]())
+	}
+	r, ok := c.(Reloader[C])
+	if !ok {
+		return fmt.Errorf("component %s: %w", s.Name, ErrRestartNeeded)
+	}
+	return r.Reload(ctx, typed)
 }
 
 // Check reports why a part of the process cannot do its work, or nil.

@@ -136,6 +136,10 @@ type Config struct {
 	factories []component.Factory
 	sections  map[string]any
 	node      *yaml.Node
+	// src is where Load read the values from, so a reload reads the same
+	// file, environment and -set flags again; nil for a configuration
+	// made in code.
+	src *config.Source
 }
 
 // NewConfig returns the defaults of a host running factories.
@@ -198,6 +202,8 @@ func (c *Config) Load(src config.Source) error {
 	if err := c.decode(src); err != nil {
 		return err
 	}
+	src.Set = slices.Clone(src.Set)
+	c.src = &src
 	return c.Validate()
 }
 

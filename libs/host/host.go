@@ -3,9 +3,11 @@
 // validated once, every error naming its key and line), runs NATS in-process
 // or connects to it once, ensures the union of the streams, consumers and
 // buckets its components declare, serves one admin endpoint (/metrics,
-// /healthz, /readyz with a reason per component, /readyz/<component>),
-// starts the components downstream first, and on SIGINT or SIGTERM drains
-// them in reverse order.
+// /healthz, /readyz with a reason per component, /readyz/<component>,
+// POST /-/reload), starts the components downstream first, reloads the
+// configuration on SIGHUP or POST /-/reload (package component says what a
+// component does with it), and on SIGINT or SIGTERM drains them in reverse
+// order.
 //
 // `jetlog run` is a host with every component of jetlog; each
 // services/<name> binary is a host with one; a platform team's worker is a
@@ -17,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -62,10 +65,11 @@ const (
 )
 
 type unit struct {
-	info  component.Info
-	needs component.Needs
-	env   *component.Env
-	comp  component.Component
+	factory component.Factory
+	info    component.Info
+	needs   component.Needs
+	env     *component.Env
+	comp    component.Component
 
 	mu    sync.Mutex
 	state State
@@ -114,6 +118,18 @@ type Host struct {
 	osOnce sync.Once
 	osCl   *opensearchapi.Client
 	osErr  error
+
+	// reloadMu makes reloads one at a time.
+	reloadMu sync.Mutex
+	// phaseMu guards phase and cancelReload, apart from mu, which Start
+	// holds until every component runs. A reload begins only while the
+	// phase is running, and Stop waits for the one in progress
+	// (reloading), which it cancels first.
+	phaseMu      sync.Mutex
+	phase        phase
+	cancelReload context.CancelFunc
+	reloading    sync.WaitGroup
+	reloads      *reloadMetrics
 }
 
 // New checks cfg and returns a host for the components it selects.
@@ -132,7 +148,9 @@ func New(cfg *Config, log *slog.Logger) (*Host, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Host{cfg: cfg, log: log, reg: prometheus.NewRegistry()}, nil
+	h := &Host{cfg: cfg, log: log, reg: prometheus.NewRegistry(), phase: phaseNew}
+	h.reloads = newReloadMetrics(h.reg)
+	return h, nil
 }
 
 // Registry is the host's metrics registry.
@@ -148,6 +166,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		return errors.New("host: already started")
 	}
 	h.started = true
+	h.setPhase(phaseStarting)
 	defer func() {
 		if err != nil {
 			_ = h.stopLocked(context.Background())
@@ -170,7 +189,7 @@ func (h *Host) Start(ctx context.Context) (err error) {
 		name := r.factory.Info().Name
 		log := h.log.With("component", name)
 		env := component.NewEnv(name, h.nc, h.js, log, h.reg, h.cfg.Streams, h.openSearch)
-		u := &unit{info: r.factory.Info(), needs: r.needs, env: env, state: StateNew}
+		u := &unit{factory: r.factory, info: r.factory.Info(), needs: r.needs, env: env, state: StateNew}
 		if u.comp, err = r.factory.Build(setup, env, h.cfg.sections[name]); err != nil {
 			return fmt.Errorf("build %s: %w", name, err)
 		}
@@ -193,6 +212,12 @@ func (h *Host) Start(ctx context.Context) (err error) {
 	for i, u := range h.units {
 		names[i] = u.info.Name
 	}
+	h.phaseMu.Lock()
+	if h.phase == phaseStarting { // not if Stop was called meanwhile
+		h.phase = phaseRunning
+	}
+	h.phaseMu.Unlock()
+	h.reloads.loaded(true)
 	h.log.Info("jetlog running", "components", names, "admin", h.AdminAddr(), "nats", h.NATSURL())
 	return nil
 }
@@ -262,6 +287,7 @@ func (h *Host) serveAdmin() error {
 		h.adm.EnablePprof()
 	}
 	h.adm.AddCheck("nats", NATSCheck(h.nc))
+	h.adm.Handle("POST "+ReloadPath, http.HandlerFunc(h.serveReload))
 	for _, u := range h.units {
 		h.adm.AddComponentCheck(u.info.Name, "", u.ready)
 		for _, c := range u.env.Checks() {
@@ -343,8 +369,18 @@ func (h *Host) Ready(ctx context.Context) (map[string]string, bool) {
 	return h.adm.Ready(ctx, "")
 }
 
-// Stop drains and stops everything.
+// Stop drains and stops everything. A reload in progress is canceled and
+// waited for; a reload asked for from now on is refused.
 func (h *Host) Stop(ctx context.Context) error {
+	h.phaseMu.Lock()
+	if h.phase == phaseStarting || h.phase == phaseRunning {
+		h.phase = phaseStopping
+	}
+	if h.cancelReload != nil {
+		h.cancelReload()
+	}
+	h.phaseMu.Unlock()
+	h.reloading.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.stopLocked(ctx)
@@ -355,6 +391,8 @@ func (h *Host) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	h.stopped = true
+	h.setPhase(phaseStopping)
+	defer h.setPhase(phaseStopped)
 	var errs []error
 	for i := len(h.units) - 1; i >= 0; i-- { // upstream first
 		u := h.units[i]

@@ -319,18 +319,24 @@ func (b *blocker) Start(ctx context.Context) error {
 
 func (b *blocker) Stop(context.Context) error { return nil }
 
-// TestASignalDuringStartIsACleanStop: SIGTERM while a component is still
-// starting (Kubernetes stopping a pod that has not become ready) exits 0,
-// not as a failed start.
-func TestASignalDuringStartIsACleanStop(t *testing.T) {
+// slowProgram is a program with one component, "slow", whose Start blocks
+// until its context ends.
+func slowProgram() (*blocker, host.Options) {
 	b := &blocker{entered: make(chan struct{})}
-	opts := host.Options{Name: "probe", Factories: []component.Factory{component.Spec[probeConfig]{
+	return b, host.Options{Name: "probe", Factories: []component.Factory{component.Spec[probeConfig]{
 		Name: "slow", Kind: component.KindServer,
 		Defaults: func() probeConfig { return probeConfig{Limit: 1} },
 		New: func(context.Context, *component.Env, *probeConfig) (component.Component, error) {
 			return b, nil
 		},
 	}}}
+}
+
+// TestASignalDuringStartIsACleanStop: SIGTERM while a component is still
+// starting (Kubernetes stopping a pod that has not become ready) exits 0,
+// not as a failed start.
+func TestASignalDuringStartIsACleanStop(t *testing.T) {
+	b, opts := slowProgram()
 	n := testkit.StartNATS(t)
 	go func() {
 		<-b.entered

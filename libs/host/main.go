@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,7 +19,8 @@ import (
 // Main runs the program described by opts until SIGINT or SIGTERM, drains,
 // and exits: 0 after a clean drain, 1 on a failure to run, 2 on bad flags or
 // configuration. A signal that arrives while components are still starting
-// is a clean stop (0).
+// is a clean stop (0). SIGHUP reloads the configuration (Host.Reload); one
+// that arrives while the host starts or stops is refused and logged.
 func Main(opts Options) { os.Exit(Command(opts, os.Args[1:], os.Stdout, os.Stderr)) }
 
 // Command is Main without the exit, for tests and for CLIs that embed a
@@ -52,8 +54,15 @@ func Command(opts Options, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := NewConfig(opts)
 	var warnings []string
+	var log *slog.Logger
 	src := flags.Source()
-	src.Warn = func(msg string) { warnings = append(warnings, msg) }
+	src.Warn = func(msg string) {
+		if log != nil { // a reload
+			log.Warn(msg)
+			return
+		}
+		warnings = append(warnings, msg)
+	}
 	if *only != "" {
 		src.Set = append(src.Set, "components=["+strings.Join(strings.Split(*only, ","), ", ")+"]")
 	}
@@ -77,7 +86,7 @@ func Command(opts Options, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: configuration is valid\n", name)
 		return 0
 	}
-	log := logging.New(cfg.Log, stderr).With("service", name)
+	log = logging.New(cfg.Log, stderr).With("service", name)
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -88,6 +97,9 @@ func Command(opts Options, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
+	// SIGHUP is caught from here on (its default would end the process)
+	// and reloads, or is refused while the host starts or stops.
+	defer reloadOnHangup(h)()
 	if err := h.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Stopped by a signal while starting: Start has already
@@ -110,4 +122,28 @@ func Command(opts Options, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup reloads h's configuration on each SIGHUP until the
+// returned function is called, which waits for a reload in progress.
+func reloadOnHangup(h *Host) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				_, _ = h.Reload(context.Background()) // Reload logs the outcome
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		signal.Stop(hup)
+	}
 }

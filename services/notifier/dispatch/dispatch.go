@@ -7,6 +7,9 @@
 // Flusher's decision; a resolved alert leaves its group after a flush that
 // dealt with it, and the dispatcher forgets it once no group holds it.
 //
+// Reconfigure swaps the routing tree and the flusher while the dispatcher
+// runs (a configuration reload) and regroups the alerts it holds.
+//
 // Time comes from an injected clock, so tests script group_wait and the
 // intervals instead of sleeping.
 package dispatch
@@ -81,6 +84,8 @@ type Dispatcher struct {
 	// being stored.
 	storeMu sync.Mutex
 	mu      sync.Mutex
+	route   *route.Route
+	flusher Flusher
 	alerts  map[string]*held  // by fingerprint
 	groups  map[string]*group // by key
 	stopped bool
@@ -97,12 +102,19 @@ type held struct {
 	groups map[string]bool
 }
 
+// group is a group of alerts. A reload replaces the group with one on the
+// new tree's node; when the key is the same, both share their schedule.
 type group struct {
 	Group
-	alerts  map[string]*alert.Alert
+	alerts map[string]*alert.Alert
+	sched  *schedule
+}
+
+// schedule is the timer of a group key, kept across reloads.
+type schedule struct {
+	key     string
 	timer   clockwork.Timer
 	flushMu sync.Mutex // one flush of a group at a time
-	deleted bool
 }
 
 // New returns a dispatcher.
@@ -114,7 +126,8 @@ func New(opts Options) *Dispatcher {
 		opts.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Dispatcher{opts: opts, log: opts.Logger, alerts: map[string]*held{}, groups: map[string]*group{}, ctx: ctx, cancel: cancel}
+	return &Dispatcher{opts: opts, log: opts.Logger, route: opts.Route, flusher: opts.Flusher,
+		alerts: map[string]*held{}, groups: map[string]*group{}, ctx: ctx, cancel: cancel}
 }
 
 // Notifiable reports whether an alert event concerns notifications:
@@ -238,19 +251,7 @@ func (d *Dispatcher) insert(a *alert.Alert) {
 		d.alerts[a.Fingerprint] = h
 	}
 	h.a = a
-	now := map[string]bool{}
-	for _, r := range d.opts.Route.Match(a.Labels) {
-		gl := r.GroupLabels(a.Labels)
-		key := r.GroupKey(gl)
-		now[key] = true
-		g := d.groups[key]
-		if g == nil {
-			g = &group{Group: Group{Key: key, Route: r, Labels: gl}, alerts: map[string]*alert.Alert{}}
-			d.groups[key] = g
-			g.timer = d.opts.Clock.AfterFunc(r.GroupWait, func() { d.tick(g) })
-		}
-		g.alerts[a.Fingerprint] = a
-	}
+	now := d.join(a, nil)
 	// Labels can change between occurrences (a rule edited): leave the
 	// groups that no longer take the alert.
 	for key := range h.groups {
@@ -264,25 +265,77 @@ func (d *Dispatcher) insert(a *alert.Alert) {
 	h.groups = now
 }
 
+// join puts a into the group of every node of the tree that takes it and
+// returns their keys. A group that does not exist yet takes the schedule
+// of the same key in prev (a reload), else waits its node's group_wait.
+// d.mu is held.
+func (d *Dispatcher) join(a *alert.Alert, prev map[string]*group) map[string]bool {
+	keys := map[string]bool{}
+	for _, r := range d.route.Match(a.Labels) {
+		gl := r.GroupLabels(a.Labels)
+		key := r.GroupKey(gl)
+		keys[key] = true
+		g := d.groups[key]
+		if g == nil {
+			g = &group{Group: Group{Key: key, Route: r, Labels: gl}, alerts: map[string]*alert.Alert{}}
+			if p := prev[key]; p != nil {
+				g.sched = p.sched
+			} else {
+				s := &schedule{key: key}
+				s.timer = d.opts.Clock.AfterFunc(r.GroupWait, func() { d.tick(s) })
+				g.sched = s
+			}
+			d.groups[key] = g
+		}
+		g.alerts[a.Fingerprint] = a
+	}
+	return keys
+}
+
+// Reconfigure replaces the routing tree and the flusher, and regroups
+// every alert held under the new tree, as Alertmanager rebuilds its
+// dispatcher on a reload. A group whose key the new tree still makes keeps
+// its timer: its next flush comes when it was due, with the new node's
+// receiver, and group_interval from then on. A new group waits its
+// group_wait; a group the new tree no longer makes is dropped. A flush in
+// progress finishes with the old tree and flusher; the next uses the new.
+func (d *Dispatcher) Reconfigure(r *route.Route, f Flusher) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.route, d.flusher = r, f
+	prev := d.groups
+	d.groups = make(map[string]*group, len(prev))
+	for _, h := range d.alerts {
+		h.groups = d.join(h.a, prev)
+	}
+	for key, p := range prev {
+		if g := d.groups[key]; g == nil || g.sched != p.sched {
+			p.sched.timer.Stop()
+		}
+	}
+}
+
+// dropIfEmpty forgets g once it holds no alert. d.mu is held.
 func (d *Dispatcher) dropIfEmpty(g *group) {
-	if len(g.alerts) > 0 || g.deleted {
+	if len(g.alerts) > 0 || d.groups[g.Key] != g {
 		return
 	}
-	g.deleted = true
-	g.timer.Stop()
+	g.sched.timer.Stop()
 	delete(d.groups, g.Key)
 }
 
 // tick flushes a group when its timer fires, and arms the next flush
 // group_interval later (before flushing, so a slow receiver does not
 // stretch the interval; flushes of one group never overlap).
-func (d *Dispatcher) tick(g *group) {
+func (d *Dispatcher) tick(s *schedule) {
 	d.mu.Lock()
-	if d.stopped || g.deleted {
+	g := d.groups[s.key]
+	if d.stopped || g == nil || g.sched != s {
 		d.mu.Unlock()
 		return
 	}
-	g.timer.Reset(g.Route.GroupInterval)
+	s.timer.Reset(g.Route.GroupInterval)
+	flusher := d.flusher
 	alerts := make([]*alert.Alert, 0, len(g.alerts))
 	for _, a := range g.alerts {
 		alerts = append(alerts, a)
@@ -298,16 +351,19 @@ func (d *Dispatcher) tick(g *group) {
 	}()
 	sort.Slice(alerts, func(i, j int) bool { return alerts[i].Fingerprint < alerts[j].Fingerprint })
 
-	g.flushMu.Lock()
-	ok := d.opts.Flusher.Flush(d.ctx, &g.Group, alerts)
-	g.flushMu.Unlock()
+	s.flushMu.Lock()
+	ok := flusher.Flush(d.ctx, &g.Group, alerts)
+	s.flushMu.Unlock()
 	if ok {
 		d.settle(g, alerts)
 	}
 }
 
 // settle removes from g the resolved alerts a successful flush dealt with,
-// unless they changed meanwhile, and forgets alerts no group holds.
+// unless they changed meanwhile, and forgets alerts no group holds. After
+// a reload, g's key may belong to a group on the new tree (with the same
+// schedule), which is settled instead, or to none: then the alerts'
+// groups on the new tree settle them at their own flushes.
 func (d *Dispatcher) settle(g *group, flushed []*alert.Alert) {
 	if slices.ContainsFunc(flushed, func(a *alert.Alert) bool { return a.State == alert.StateResolved }) {
 		// An alert forgotten here is deleted from the store: no Put of a
@@ -317,6 +373,11 @@ func (d *Dispatcher) settle(g *group, flushed []*alert.Alert) {
 	}
 	var forget []string
 	d.mu.Lock()
+	if cur := d.groups[g.Key]; cur == nil || cur.sched != g.sched {
+		d.mu.Unlock()
+		return
+	}
+	g = d.groups[g.Key]
 	for _, a := range flushed {
 		if a.State != alert.StateResolved || g.alerts[a.Fingerprint] != a {
 			continue
@@ -405,7 +466,7 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	}
 	d.stopped = true
 	for _, g := range d.groups {
-		g.timer.Stop()
+		g.sched.timer.Stop()
 	}
 	d.mu.Unlock()
 	done := make(chan struct{})

@@ -358,3 +358,49 @@ func TestABatchIsStoredInOneRoundTrip(t *testing.T) {
 		t.Errorf("held %v, want %v", held, want)
 	}
 }
+
+// TestReconfigureRegroupsAndKeepsTheTimersOfUnchangedKeys: a reload moves
+// the held alerts onto the new tree; a group whose key is unchanged keeps
+// its timer and takes the new receiver, a new group waits group_wait, and
+// the new flusher is used from then on.
+func TestReconfigureRegroupsAndKeepsTheTimersOfUnchangedKeys(t *testing.T) {
+	d, clock, f := setup(t, simple)
+	put(t, d, mk("HighErrors", "a", alert.StateFiring), mk("DiskFull", "a", alert.StateFiring))
+	clock.Advance(30 * time.Second)
+	f.take(t, 2)
+	_ = clock.BlockUntilContext(context.Background(), 2)
+	clock.Advance(time.Minute) // HighErrors' next flush is due in 4m
+
+	var c route.Config
+	if err := yaml.Unmarshal([]byte(strings.Replace(simple, "team", "pager", 1)+`
+routes:
+  - matchers: ['alertname="DiskFull"']
+    receiver: disk
+    group_by: [instance]
+`), &c); err != nil {
+		t.Fatal(err)
+	}
+	r, err := route.Compile(c, route.Known{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2 := newFlushes()
+	d.Reconfigure(r, f2)
+	gs := d.Groups()
+	if len(gs) != 2 || gs[0].Receiver != "disk" || gs[1].Receiver != "pager" {
+		t.Fatalf("groups after the reload: %+v", gs)
+	}
+	_ = clock.BlockUntilContext(context.Background(), 2)
+	clock.Advance(30 * time.Second) // the new DiskFull group's group_wait
+	if got := f2.take(t, 1); !slices.Equal(got, []string{`disk {instance="a"} a:firing`}) {
+		t.Fatalf("first flush after the reload: %q", got)
+	}
+	_ = clock.BlockUntilContext(context.Background(), 2)
+	testkit.Poll(t, 10*time.Second, func() (bool, string) { return d.Flushing() == 0, "flushes in flight" })
+	f2.none(t)                                    // the kept group did not start over with group_wait
+	clock.Advance(3*time.Minute + 30*time.Second) // HighErrors' timer, armed before the reload
+	if got := f2.take(t, 1); !slices.Equal(got, []string{`pager {alertname="HighErrors"} a:firing`}) {
+		t.Fatalf("flush of the kept group: %q", got)
+	}
+	f.none(t)
+}

@@ -4,8 +4,9 @@
 // dispatch), mutes what silences, inhibition rules and time intervals say,
 // delivers notifications exactly once as far as a receiver that
 // deduplicates on the notification id can see (packages notify and nflog),
-// records every attempt in the NOTIFICATIONS stream (package delivery), and
-// serves the live alert stream over Server-Sent Events (package stream).
+// records every attempt in the NOTIFICATIONS stream (package delivery),
+// serves the live alert stream over Server-Sent Events (package stream),
+// and applies a changed routing configuration without a restart (Reload).
 package notifier
 
 import (
@@ -17,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -81,16 +83,18 @@ type Options struct {
 
 // Notifier is the running component.
 type Notifier struct {
-	env   *component.Env
-	cfg   *Config
-	clock clockwork.Clock
-	log   *slog.Logger
+	env *component.Env
+	// cfg is the configuration of the start; current is the one in
+	// effect, which a reload replaces.
+	cfg     *Config
+	current atomic.Pointer[Config]
+	clock   clockwork.Clock
+	log     *slog.Logger
 
-	route     *route.Route
-	receivers map[string][]notify.Named
-	intervals *timeinterval.Intervener
+	routing *routing
 
 	worker     *worker.Worker
+	pipeline   *notify.Pipeline
 	dispatcher *dispatch.Dispatcher
 	silences   *silence.Store
 	records    *recorder
@@ -105,7 +109,54 @@ type Notifier struct {
 	wg      sync.WaitGroup
 }
 
-var _ component.Component = (*Notifier)(nil)
+var (
+	_ component.Component        = (*Notifier)(nil)
+	_ component.Reloader[Config] = (*Notifier)(nil)
+)
+
+// routing is what the routing keys of the configuration compile to, and
+// what a reload replaces at once.
+type routing struct {
+	route     *route.Route
+	receivers map[string][]notify.Named
+	intervals *timeinterval.Intervener
+	inhibitor *inhibit.Inhibitor
+	retry     notify.RetryConfig
+}
+
+// compile builds the routing of cfg: the routing tree, the templates, the
+// receivers (reading their secrets), the time intervals and the
+// inhibition rules. It contacts nothing remote.
+func (n *Notifier) compile(cfg *Config) (*routing, error) {
+	rt := &routing{receivers: map[string][]notify.Named{}, retry: cfg.Retry}
+	var err error
+	if rt.route, err = route.Compile(cfg.Route, route.Known{}); err != nil {
+		return nil, fmt.Errorf("route: %w", err)
+	}
+	tmpl, err := notify.LoadTemplates(cfg.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	bo := notify.BuildOptions{Templates: tmpl, ExternalURL: cfg.ExternalURL, Timeout: cfg.Timeout, NC: n.env.NC, JS: n.env.JS}
+	for i, rc := range cfg.Receivers {
+		integs, err := rc.Build(bo)
+		if err != nil {
+			return nil, fmt.Errorf("receivers[%d] (%s): %w", i, rc.Name, err)
+		}
+		rt.receivers[rc.Name] = integs
+	}
+	ti := map[string][]timeinterval.TimeInterval{}
+	for _, t := range cfg.TimeIntervals {
+		ti[t.Name] = t.TimeIntervals
+	}
+	rt.intervals = timeinterval.NewIntervener(ti)
+	// The inhibitor looks at the alerts held when a flush asks, by then
+	// the dispatcher exists.
+	if rt.inhibitor, err = inhibit.New(cfg.InhibitRules, func() []*alert.Alert { return n.dispatcher.Alerts() }); err != nil {
+		return nil, fmt.Errorf("inhibit_rules: %w", err)
+	}
+	return rt, nil
+}
 
 // New builds the notifier: it compiles the routing tree, the templates and
 // the receivers (reading their secrets); it contacts nothing remote.
@@ -113,28 +164,12 @@ func New(_ context.Context, env *component.Env, cfg *Config, o Options) (*Notifi
 	if o.Clock == nil {
 		o.Clock = clockwork.NewRealClock()
 	}
-	n := &Notifier{env: env, cfg: cfg, clock: o.Clock, log: env.Logger, receivers: map[string][]notify.Named{}}
+	n := &Notifier{env: env, cfg: cfg, clock: o.Clock, log: env.Logger}
+	n.current.Store(cfg)
 	var err error
-	if n.route, err = route.Compile(cfg.Route, route.Known{}); err != nil {
-		return nil, fmt.Errorf("route: %w", err)
+	if n.routing, err = n.compile(cfg); err != nil {
+		return nil, err
 	}
-	tmpl, err := notify.LoadTemplates(cfg.Templates)
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
-	bo := notify.BuildOptions{Templates: tmpl, ExternalURL: cfg.ExternalURL, Timeout: cfg.Timeout, NC: env.NC, JS: env.JS}
-	for i, rc := range cfg.Receivers {
-		integs, err := rc.Build(bo)
-		if err != nil {
-			return nil, fmt.Errorf("receivers[%d] (%s): %w", i, rc.Name, err)
-		}
-		n.receivers[rc.Name] = integs
-	}
-	ti := map[string][]timeinterval.TimeInterval{}
-	for _, t := range cfg.TimeIntervals {
-		ti[t.Name] = t.TimeIntervals
-	}
-	n.intervals = timeinterval.NewIntervener(ti)
 	n.received = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jetlog_notifier_alert_events_total",
 		Help: "Alert events read from ALERTS, by state."}, []string{"state"})
 	env.Registry.MustRegister(n.received)
@@ -182,16 +217,12 @@ func (n *Notifier) Start(ctx context.Context) error {
 	}
 	n.records = newRecorder(js, n.log)
 	store := &kvStore{kv: alertsKV}
-	var inh *inhibit.Inhibitor
-	pipeline := notify.NewPipeline(notify.PipelineOptions{
-		Receivers: n.receivers, Log: nlog, Silences: n.silences, TimeIntervals: n.intervals, Clock: n.clock,
-		Retry: n.cfg.Retry, Record: n.records.record, Registry: n.env.Registry, Logger: n.log,
-		Inhibitor: muterFunc(func(a *alert.Alert, now time.Time) bool { return inh.Mutes(a, now) }),
+	rt := n.routing
+	n.pipeline = notify.NewPipeline(notify.PipelineOptions{
+		Receivers: rt.receivers, Log: nlog, Silences: n.silences, TimeIntervals: rt.intervals, Inhibitor: rt.inhibitor, Clock: n.clock,
+		Retry: rt.retry, Record: n.records.record, Registry: n.env.Registry, Logger: n.log,
 	})
-	n.dispatcher = dispatch.New(dispatch.Options{Route: n.route, Flusher: pipeline, Clock: n.clock, Store: store, Logger: n.log})
-	if inh, err = inhibit.New(n.cfg.InhibitRules, n.dispatcher.Alerts); err != nil {
-		return fmt.Errorf("notifier: inhibit_rules: %w", err)
-	}
+	n.dispatcher = dispatch.New(dispatch.Options{Route: rt.route, Flusher: n.pipeline, Clock: n.clock, Store: store, Logger: n.log})
 	held, err := store.load(ctx)
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
@@ -211,7 +242,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 	if err := n.worker.Start(ctx); err != nil {
 		return err
 	}
-	n.log.Info("notifier started", "alerts", len(held), "notification_log_entries", nlog.Len(), "receivers", len(n.receivers), "stream", n.StreamAddr())
+	n.log.Info("notifier started", "alerts", len(held), "notification_log_entries", nlog.Len(), "receivers", len(rt.receivers), "stream", n.StreamAddr())
 	return nil
 }
 
@@ -252,7 +283,7 @@ func (n *Notifier) collect(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if k, err := n.silences.Collect(ctx, n.clock.Now(), n.cfg.SilenceRetention); err != nil && ctx.Err() == nil {
+		if k, err := n.silences.Collect(ctx, n.clock.Now(), n.current.Load().SilenceRetention); err != nil && ctx.Err() == nil {
 			n.log.Warn("cannot remove expired silences", "err", err)
 		} else if k > 0 {
 			n.log.Info("removed expired silences", "count", k)
@@ -323,10 +354,6 @@ func (n *Notifier) Stop(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-type muterFunc func(a *alert.Alert, now time.Time) bool
-
-func (f muterFunc) Mutes(a *alert.Alert, now time.Time) bool { return f(a, now) }
 
 // kvStore keeps the held alerts in the notifier_alerts bucket.
 type kvStore struct{ kv jetstream.KeyValue }

@@ -69,6 +69,26 @@ func NewPipeline(o PipelineOptions) *Pipeline {
 	return &Pipeline{o: o, m: newMetrics(o.Registry), log: o.Logger}
 }
 
+// Routing is the part of a pipeline that a configuration reload replaces.
+type Routing struct {
+	// Receivers are the integrations of each receiver by name.
+	Receivers map[string][]Named
+	// TimeIntervals resolves the routes' mute and active time intervals.
+	TimeIntervals *timeinterval.Intervener
+	Inhibitor     Muter // nil: none
+	Retry         RetryConfig
+}
+
+// With returns a pipeline that notifies, mutes and retries as r says and
+// shares the rest with p (the notification log, silences, metrics,
+// recorder). p is unchanged, so a flush in progress with it finishes as it
+// began.
+func (p *Pipeline) With(r Routing) *Pipeline {
+	q := *p
+	q.o.Receivers, q.o.TimeIntervals, q.o.Inhibitor, q.o.Retry = r.Receivers, r.TimeIntervals, r.Inhibitor, r.Retry
+	return &q
+}
+
 // Occurrence names one occurrence of an alert: its fingerprint and when it
 // started, so an alert that resolves and fires again is news.
 func Occurrence(a *alert.Alert) string {
