@@ -24,11 +24,12 @@
 //
 // # Reload
 //
-// On SIGHUP or POST /-/reload the host loads the configuration again and,
-// for each running component whose section changed, calls the component's
-// Reload (a Reloader[C] built by a Spec[C]). A component that cannot reload
-// keeps running on its old section and the host logs that a restart is
-// needed. Reload applies the new section completely or not at all: on
+// On SIGHUP or POST /-/reload the host loads the configuration again and
+// calls each running component's Reload (a Reloader[C] built by a Spec[C])
+// with its section, changed or not, so that files the section names
+// (templates, secrets) are read again. A component that cannot reload
+// keeps running on its old section, and if that section changed the host
+// logs that a restart is needed. Reload applies the new section completely or not at all: on
 // error, the component runs on as before.
 package component
 
@@ -184,9 +185,10 @@ func (s Spec[C]) Build(ctx context.Context, env *Env, cfg any) (Component, error
 }
 
 // Reloader is implemented by a component that can apply a changed
-// configuration section while it runs. Reload is called with the new
-// section, already validated, only when it differs from the running one,
-// never concurrently with another Reload, and only between Start and Stop.
+// configuration section while it runs. Reload is called on every reload
+// with the section, already validated, whether or not it differs from the
+// running one (the files it names may have changed), never concurrently
+// with another Reload, and only between Start and Stop.
 // It applies the section completely or returns an error and keeps the old
 // one. Keys it cannot change while running it leaves as they are, and
 // logs a warning naming them (a restart applies them).

@@ -55,9 +55,11 @@ type ReloadReport struct {
 // start (the file, the JETLOG_* environment and the -set flags) and
 // validates it as the start does. If it is invalid, the host runs on with
 // the previous configuration and the error names each key and line.
-// Otherwise each running component whose section changed applies it
-// (component.Reloader); a component that cannot reload, and a change in the
-// host's own keys, are logged as needing a restart and not applied.
+// Otherwise each running component that can reload (component.Reloader)
+// applies its section, changed or not (so the files it names are read
+// again); a component that cannot reload whose section changed, and a
+// change in the host's own keys, are logged as needing a restart and not
+// applied.
 //
 // Reloads run one at a time; one asked for while the host starts or stops
 // returns ErrNotRunning. Stop cancels a reload in progress.
@@ -108,14 +110,21 @@ func (h *Host) reload(ctx context.Context) (ReloadReport, error) {
 	for _, u := range h.units {
 		name := u.info.Name
 		cur := next.sections[name]
-		if sameYAML(h.cfg.sections[name], cur) {
+		// A component that can reload is reloaded even when its section is
+		// unchanged: the files the section names (templates, secrets) may
+		// have changed, and a reload reads them again (as Alertmanager's).
+		same := sameYAML(h.cfg.sections[name], cur)
+		rf, canReload := u.factory.(component.ReloadFactory)
+		if same && !canReload {
 			continue
 		}
 		err := fmt.Errorf("component %s: %w", name, component.ErrRestartNeeded)
-		if rf, ok := u.factory.(component.ReloadFactory); ok {
+		if canReload {
 			err = rf.Reload(ctx, u.comp, cur)
 		}
 		switch {
+		case errors.Is(err, component.ErrRestartNeeded) && same:
+			// Nothing changed that it would have to apply.
 		case errors.Is(err, component.ErrRestartNeeded):
 			rep.RestartNeeded = append(rep.RestartNeeded, name)
 			h.log.Warn("configuration section changed, but the component cannot reload it: not applied, restart to apply it", "component", name)

@@ -207,7 +207,7 @@ func TestReloadThatChangesNothingSendsNothingTwice(t *testing.T) {
 	e := startHosted(t, cfg)
 	e.notifyFirst(a)
 
-	if code, body := e.reload(cfg); code != 200 || !strings.Contains(body, `"applied":[]`) {
+	if code, body := e.reload(cfg); code != 200 || !strings.Contains(body, `"applied":["notifier"]`) {
 		t.Fatalf("a reload without change = %d %s", code, body)
 	}
 	other := strings.Replace(cfg, "    repeat_interval: 4h\n", "    repeat_interval: 4h\n    routes:\n      - {matchers: ['team=\"db\"'], receiver: b}\n", 1)
@@ -253,4 +253,47 @@ func TestReloadRefusesARepeatTheRunningLogWouldForget(t *testing.T) {
 	e.held(1, 1)
 	e.advance(30*time.Second, 1)
 	rcv.wait(t, 1)
+}
+
+// TestReloadReadsAnEditedTemplateFile: a template file edited in place,
+// with jetlog.yaml unchanged, is read again by the next reload (as
+// Alertmanager's): the next notification uses the new text.
+func TestReloadReadsAnEditedTemplateFile(t *testing.T) {
+	a := newReceiver(t)
+	tmpl := filepath.Join(t.TempDir(), "body.tmpl")
+	write := func(text string) {
+		if err := os.WriteFile(tmpl, []byte(`{{ define "team.body" }}`+text+` {{ len .Alerts }}{{ end }}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("before")
+	cfg := fmt.Sprintf(`notifier:
+  http: {listen: "127.0.0.1:0"}
+  retry: {initial: 10ms, max: 50ms, max_elapsed: 2s}
+  templates: [%q]
+  route:
+    receiver: a
+    group_by: [alertname]
+    group_wait: 30s
+    group_interval: 5m
+    repeat_interval: 4h
+  receivers:
+    - name: a
+      webhook_configs: [{url: %q, allow_cidrs: [127.0.0.0/8], body: '{{ template "team.body" . }}'}]
+`, tmpl, a.URL)
+	e := startHosted(t, cfg)
+	e.notifyFirst(a)
+	if got := string(a.all()[0].Body); got != "before 1" {
+		t.Fatalf("first notification %q, want the template's text", got)
+	}
+	write("after")
+	if code, body := e.reload(cfg); code != 200 || !strings.Contains(body, `"applied":["notifier"]`) {
+		t.Fatalf("POST /-/reload = %d %s", code, body)
+	}
+	e.publish(mkAlert("HighErrors", "critical", alert.StateFiring, map[string]string{"service": "cart"}))
+	e.held(1, 2)
+	e.advance(5*time.Minute, 1)
+	if got := a.wait(t, 2); string(got[1].Body) != "after 2" {
+		t.Errorf("notification after the reload %q, want the edited template's text", got[1].Body)
+	}
 }
