@@ -276,12 +276,6 @@ func (a *Alerter) ready(context.Context) error {
 // max_payload (1 MiB by default; a hit is at most a few KiB).
 const maxHitsMessage = 256 << 10
 
-// maxGatherWait bounds how long a hit waits for the rest of its batch to be
-// matched: gathered hits are published once the oldest has waited this
-// long, so an alert on a batch's first event does not wait for the whole
-// batch (a batch of 100 events takes a few milliseconds to match).
-const maxGatherWait = time.Millisecond
-
 // hitsBuffer gathers the hits of a batch for one partition.
 type hitsBuffer struct {
 	data []byte // a JSON array, not yet closed
@@ -293,32 +287,21 @@ type hitsBuffer struct {
 // gathered into one message per partition (the partition of each hit's
 // group). One message per hit would cost the server a store, a delivery and
 // an acknowledgement for every match of every event; a gathered message
-// costs that once per batch, or once per maxGatherWait of matching in a
-// long one. A batch redelivered publishes messages with the same ids when
-// it is gathered the same way (duplicates to the server); a hit applied
-// twice is recognised by its event id in any case (engine.Apply).
+// costs that once per batch (a message that reaches maxHitsMessage is
+// published at once, while the batch goes on). A batch redelivered whole
+// publishes messages with the same ids (duplicates to the server); a hit
+// applied twice is recognised by its event id (engine.Apply).
 func (a *Alerter) matchBatch(batch []*worker.Msg, res []error, emit func(worker.Gathered)) {
 	rs := a.rules.Load()
 	bufs := map[int]*hitsBuffer{}
-	var oldest time.Time // when the first hit still held was gathered
 	flush := func(p int, b *hitsBuffer) {
 		data := append(b.data, ']')
 		nm := &nats.Msg{Subject: hitsSubject(p), Data: data, Header: nats.Header{}}
 		nm.Header.Set(nats.MsgIdHdr, "hits-"+hex.EncodeToString(b.sum.Sum(nil)[:16]))
 		emit(worker.Gathered{Msg: nm, From: b.from})
 	}
-	flushAll := func() {
-		for _, p := range slices.Sorted(maps.Keys(bufs)) {
-			flush(p, bufs[p])
-		}
-		clear(bufs)
-		oldest = time.Time{}
-	}
 	cands := make([]*rule.Rule, 0, 8)
 	for i, m := range batch {
-		if !oldest.IsZero() && time.Since(oldest) >= maxGatherWait {
-			flushAll()
-		}
 		ev, err := event.Unmarshal(m.Data)
 		if err != nil {
 			res[i] = worker.Permanent(err)
@@ -350,9 +333,6 @@ func (a *Alerter) matchBatch(batch []*worker.Msg, res []error, emit func(worker.
 			if b == nil {
 				b = &hitsBuffer{data: []byte{'['}, sum: sha256.New()}
 				bufs[p] = b
-				if oldest.IsZero() {
-					oldest = time.Now()
-				}
 			} else {
 				b.data = append(b.data, ',')
 			}
@@ -371,7 +351,9 @@ func (a *Alerter) matchBatch(batch []*worker.Msg, res []error, emit func(worker.
 			res[i] = worker.ErrDrop
 		}
 	}
-	flushAll()
+	for _, p := range slices.Sorted(maps.Keys(bufs)) {
+		flush(p, bufs[p])
+	}
 }
 
 // publishAlert publishes one alert event, asynchronously.
