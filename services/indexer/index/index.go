@@ -254,9 +254,17 @@ type permanentTemplateError struct{ err error }
 func (e *permanentTemplateError) Error() string { return e.err.Error() }
 func (e *permanentTemplateError) Unwrap() error { return e.err }
 
+// templatePriority is the priority of the template for prefix: 200 plus
+// the prefix's length. Two prefixes where one extends the other (logs-x,
+// logs-x-base) have overlapping patterns, which OpenSearch accepts only at
+// different priorities; the longer, more specific prefix wins its own
+// indices. Distinct prefixes of one length never overlap.
+func templatePriority(prefix string) int { return 200 + len(prefix) }
+
 // installTemplate makes one attempt at installing the index template.
 func (ix *Indexer) installTemplate(ctx context.Context) error {
-	body := strings.NewReplacer("{{PREFIX}}", ix.cfg.IndexPrefix, "{{REPLICAS}}", strconv.Itoa(ix.cfg.Replicas)).Replace(templateJSON)
+	body := strings.NewReplacer("{{PREFIX}}", ix.cfg.IndexPrefix, "{{REPLICAS}}", strconv.Itoa(ix.cfg.Replicas),
+		"{{PRIORITY}}", strconv.Itoa(templatePriority(ix.cfg.IndexPrefix))).Replace(templateJSON)
 	resp, err := ix.cl.IndexTemplate.Create(ctx, opensearchapi.IndexTemplateCreateReq{
 		IndexTemplate: ix.cfg.IndexPrefix, Body: strings.NewReader(body),
 	})

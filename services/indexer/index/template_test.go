@@ -78,3 +78,23 @@ func indexEvents(t *testing.T, evs ...*event.Event) (*opensearchapi.Client, stri
 	waitDocs(t, cl, prefix, len(evs))
 	return cl, prefix
 }
+
+// TestTemplatesOfNestedPrefixesCoexist: two indexers whose prefixes extend
+// one another (logs-x and logs-x-base: their patterns overlap) both
+// install their template, and each index takes the template of the longer
+// prefix it matches. OpenSearch refuses overlapping templates of equal
+// priority.
+func TestTemplatesOfNestedPrefixesCoexist(t *testing.T) {
+	cl := testkit.OpenSearch(t)
+	short := testkit.IndexName(t, cl)
+	long := short + "-base"
+	newIndexer(t, cl, short)
+	newIndexer(t, cl, long) // fails on a refused template
+	sim, err := cl.IndexTemplate.SimulateIndex(context.Background(), opensearchapi.IndexTemplateSimulateIndexReq{Index: long + "-web-2026.11.30"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sim.Overlapping) != 1 || sim.Overlapping[0].Name != short {
+		t.Errorf("an index of %s: overlapping templates %+v, want %s's template chosen over %s's", long, sim.Overlapping, long, short)
+	}
+}
