@@ -32,9 +32,9 @@ func TestSilenceSuppressesUntilItEnds(t *testing.T) {
 	e.publish(mkAlert("HighErrors", "critical", alert.StateFiring, map[string]string{"service": "web"}))
 	e.held(2, 2)
 	e.advance(30*time.Second, 2)
-	got := rcv.wait(t, 1)
+	rcv.wait(t, 1)
 	flushesDone(t, e)
-	if got = rcv.all(); len(got) != 1 || got[0].Data.GroupLabels["alertname"] != "HighErrors" {
+	if got := rcv.all(); len(got) != 1 || got[0].Data.GroupLabels["alertname"] != "HighErrors" {
 		t.Fatalf("with the silence: %d notifications (%v)", len(got), got)
 	}
 	if err := st.Expire(context.Background(), id, e.clock.Now()); err != nil {
@@ -42,7 +42,7 @@ func TestSilenceSuppressesUntilItEnds(t *testing.T) {
 	}
 	waitSilence(t, e, false)
 	e.advance(5*time.Minute, 2)
-	got = rcv.wait(t, 2)
+	got := rcv.wait(t, 2)
 	if got[1].Data.GroupLabels["alertname"] != "DiskFull" {
 		t.Fatalf("after the silence: %s", got[1].Body)
 	}
