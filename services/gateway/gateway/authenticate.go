@@ -32,10 +32,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), who)))
 			return
 		}
-		protocol := httpin.Protocol(r)
-		if r.URL.Path == otlp.Path {
-			protocol = otlp.Protocol
-		}
+		protocol := protocolOf(r)
 		reason := auth.ReasonOf(err)
 		g.m.AuthFailures.WithLabelValues(protocol, reason).Inc()
 		g.m.Requests.WithLabelValues(protocol, "denied").Inc()
@@ -56,4 +53,13 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 		}
 		httpin.Refuse(w, r, http.StatusUnauthorized, err)
 	})
+}
+
+// protocolOf names the protocol of an HTTP request, as its metrics do:
+// otlp, bulk or http.
+func protocolOf(r *http.Request) string {
+	if r.URL.Path == otlp.Path {
+		return otlp.Protocol
+	}
+	return httpin.Protocol(r)
 }

@@ -255,6 +255,7 @@ func (g *Gateway) limitBodies(next http.Handler) http.Handler {
 		err := g.body.Acquire(ctx, n)
 		cancel()
 		if err != nil {
+			g.m.Requests.WithLabelValues(protocolOf(r), "retry").Inc()
 			w.Header().Set("Retry-After", strconv.Itoa(5))
 			http.Error(w, `{"error":"gateway busy: too many request bytes in flight, retry later"}`, http.StatusTooManyRequests)
 			return
