@@ -115,20 +115,18 @@ var (
 )
 
 // routing is what the routing keys of the configuration compile to, and
-// what a reload replaces at once.
+// what a reload replaces at once: the tree the dispatcher groups by, and
+// what the notification pipeline notifies, mutes and retries with.
 type routing struct {
-	route     *route.Route
-	receivers map[string][]notify.Named
-	intervals *timeinterval.Intervener
-	inhibitor *inhibit.Inhibitor
-	retry     notify.RetryConfig
+	route *route.Route
+	pipe  notify.Routing
 }
 
 // compile builds the routing of cfg: the routing tree, the templates, the
 // receivers (reading their secrets), the time intervals and the
 // inhibition rules. It contacts nothing remote.
 func (n *Notifier) compile(cfg *Config) (*routing, error) {
-	rt := &routing{receivers: map[string][]notify.Named{}, retry: cfg.Retry}
+	rt := &routing{pipe: notify.Routing{Receivers: map[string][]notify.Named{}, Retry: cfg.Retry}}
 	var err error
 	if rt.route, err = route.Compile(cfg.Route, route.Known{}); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
@@ -143,18 +141,20 @@ func (n *Notifier) compile(cfg *Config) (*routing, error) {
 		if err != nil {
 			return nil, fmt.Errorf("receivers[%d] (%s): %w", i, rc.Name, err)
 		}
-		rt.receivers[rc.Name] = integs
+		rt.pipe.Receivers[rc.Name] = integs
 	}
 	ti := map[string][]timeinterval.TimeInterval{}
 	for _, t := range cfg.TimeIntervals {
 		ti[t.Name] = t.TimeIntervals
 	}
-	rt.intervals = timeinterval.NewIntervener(ti)
+	rt.pipe.TimeIntervals = timeinterval.NewIntervener(ti)
 	// The inhibitor looks at the alerts held when a flush asks, by then
 	// the dispatcher exists.
-	if rt.inhibitor, err = inhibit.New(cfg.InhibitRules, func() []*alert.Alert { return n.dispatcher.Alerts() }); err != nil {
+	inh, err := inhibit.New(cfg.InhibitRules, func() []*alert.Alert { return n.dispatcher.Alerts() })
+	if err != nil {
 		return nil, fmt.Errorf("inhibit_rules: %w", err)
 	}
+	rt.pipe.Inhibitor = inh
 	return rt, nil
 }
 
@@ -219,8 +219,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 	store := &kvStore{kv: alertsKV}
 	rt := n.routing
 	n.pipeline = notify.NewPipeline(notify.PipelineOptions{
-		Receivers: rt.receivers, Log: nlog, Silences: n.silences, TimeIntervals: rt.intervals, Inhibitor: rt.inhibitor, Clock: n.clock,
-		Retry: rt.retry, Record: n.records.record, Registry: n.env.Registry, Logger: n.log,
+		Routing: rt.pipe, Log: nlog, Silences: n.silences, Clock: n.clock, Record: n.records.record, Registry: n.env.Registry, Logger: n.log,
 	})
 	n.dispatcher = dispatch.New(dispatch.Options{Route: rt.route, Flusher: n.pipeline, Clock: n.clock, Store: store, Logger: n.log})
 	held, err := store.load(ctx)
@@ -242,7 +241,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 	if err := n.worker.Start(ctx); err != nil {
 		return err
 	}
-	n.log.Info("notifier started", "alerts", len(held), "notification_log_entries", nlog.Len(), "receivers", len(rt.receivers), "stream", n.StreamAddr())
+	n.log.Info("notifier started", "alerts", len(held), "notification_log_entries", nlog.Len(), "receivers", len(rt.pipe.Receivers), "stream", n.StreamAddr())
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jetlog/jetlog/libs/config"
-	"github.com/jetlog/jetlog/services/notifier/notify"
 	"github.com/jetlog/jetlog/services/notifier/route"
 )
 
@@ -54,14 +53,14 @@ func (n *Notifier) Reload(_ context.Context, cfg *Config) error {
 		return err
 	}
 	n.routing = rt
-	n.pipeline = n.pipeline.With(notify.Routing{Receivers: rt.receivers, TimeIntervals: rt.intervals, Inhibitor: rt.inhibitor, Retry: rt.retry})
+	n.pipeline = n.pipeline.With(rt.pipe)
 	n.dispatcher.Reconfigure(rt.route, n.pipeline)
 	n.current.Store(&next)
 	if len(fixed) > 0 {
 		n.log.Warn("notifier keys changed that apply only at start: they keep their running values until a restart; the routing is reloaded",
 			"keys", fixed)
 	}
-	n.log.Info("notifier configuration reloaded", "receivers", len(rt.receivers), "inhibit_rules", len(next.InhibitRules),
+	n.log.Info("notifier configuration reloaded", "receivers", len(rt.pipe.Receivers), "inhibit_rules", len(next.InhibitRules),
 		"alerts", len(n.dispatcher.Alerts()), "groups", len(n.dispatcher.Groups()))
 	return nil
 }

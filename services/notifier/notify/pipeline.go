@@ -27,18 +27,14 @@ type Muter interface {
 
 // PipelineOptions configure a Pipeline.
 type PipelineOptions struct {
-	// Receivers are the integrations of each receiver by name.
-	Receivers map[string][]Named
-	Log       *nflog.Log
-	Silences  Muter // nil: none
-	Inhibitor Muter // nil: none
-	// TimeIntervals resolves the routes' mute and active time intervals.
-	TimeIntervals *timeinterval.Intervener
-	Clock         clockwork.Clock
-	Retry         RetryConfig
-	Record        Recorder
-	Registry      prometheus.Registerer
-	Logger        *slog.Logger
+	// Routing is what a configuration reload replaces (Pipeline.With).
+	Routing
+	Log      *nflog.Log
+	Silences Muter // nil: none
+	Clock    clockwork.Clock
+	Record   Recorder
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
 }
 
 // Pipeline is what a group's flush runs, as Alertmanager's notification
@@ -85,7 +81,7 @@ type Routing struct {
 // began.
 func (p *Pipeline) With(r Routing) *Pipeline {
 	q := *p
-	q.o.Receivers, q.o.TimeIntervals, q.o.Inhibitor, q.o.Retry = r.Receivers, r.TimeIntervals, r.Inhibitor, r.Retry
+	q.o.Routing = r
 	return &q
 }
 
