@@ -373,11 +373,12 @@ func (d *Dispatcher) settle(g *group, flushed []*alert.Alert) {
 	}
 	var forget []string
 	d.mu.Lock()
-	if cur := d.groups[g.Key]; cur == nil || cur.sched != g.sched {
+	cur := d.groups[g.Key]
+	if cur == nil || cur.sched != g.sched {
 		d.mu.Unlock()
 		return
 	}
-	g = d.groups[g.Key]
+	g = cur
 	for _, a := range flushed {
 		if a.State != alert.StateResolved || g.alerts[a.Fingerprint] != a {
 			continue

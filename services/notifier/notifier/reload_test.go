@@ -267,20 +267,9 @@ func TestReloadReadsAnEditedTemplateFile(t *testing.T) {
 		}
 	}
 	write("before")
-	cfg := fmt.Sprintf(`notifier:
-  http: {listen: "127.0.0.1:0"}
-  retry: {initial: 10ms, max: 50ms, max_elapsed: 2s}
-  templates: [%q]
-  route:
-    receiver: a
-    group_by: [alertname]
-    group_wait: 30s
-    group_interval: 5m
-    repeat_interval: 4h
-  receivers:
-    - name: a
-      webhook_configs: [{url: %q, allow_cidrs: [127.0.0.0/8], body: '{{ template "team.body" . }}'}]
-`, tmpl, a.URL)
+	// Receiver a's webhook sends the template's text as its body.
+	cfg := strings.Replace(twoReceivers("a", a.URL, a.URL, fmt.Sprintf("  templates: [%q]\n", tmpl)),
+		"allow_cidrs: [127.0.0.0/8]}]", `allow_cidrs: [127.0.0.0/8], body: '{{ template "team.body" . }}'}]`, 1)
 	e := startHosted(t, cfg)
 	e.notifyFirst(a)
 	if got := string(a.all()[0].Body); got != "before 1" {
